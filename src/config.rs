@@ -1,0 +1,670 @@
+//! [`Config`], [`ConfigBuilder`], layer precedence and auto-discovery.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use crate::cast::{Cast, CastError, FromValue};
+use crate::crypto::{self, Keyring};
+use crate::error::{Error, Origin, Result};
+use crate::keys;
+use crate::layer::{Kind, Layer};
+
+/// Files that mark the root of a project for auto-discovery.
+const MARKERS: [&str; 4] = [".env", ".env.enc", ".env.example", ".git"];
+
+/// Layered configuration: the process environment over `NAME_FILE`
+/// indirection, secrets directories, `.env` and the encrypted `.env.enc`.
+///
+/// Built once (by [`Config::auto`] or [`Config::builder`]) and read many
+/// times; all files are read and decrypted at build time, so look-ups do no
+/// I/O (except `NAME_FILE` indirection, which reads the named file).
+///
+/// ```
+/// use envcloak::Config;
+/// let cfg = Config::builder()
+///     .environment([("PORT", "8080"), ("DEBUG", "yes")])
+///     .build()?;
+/// let port: u16 = cfg.get("PORT")?;
+/// let debug: bool = cfg.get_or("DEBUG", false)?;
+/// let workers: u8 = cfg.get_or("WORKERS", 4)?;
+/// assert_eq!((port, debug, workers), (8080, true, 4));
+/// # Ok::<(), envcloak::Error>(())
+/// ```
+pub struct Config {
+    /// Highest precedence first.
+    layers: Vec<Layer>,
+    /// `NAME` -> path, from `NAME_FILE` variables of the environment.
+    file_refs: HashMap<Box<str>, Arc<Path>>,
+    /// Encrypted files that exist but were not read for want of a key.
+    skipped: Vec<PathBuf>,
+}
+
+/// A value found by a look-up, before casting.
+enum Found<'a> {
+    Borrowed(&'a str, usize, u32),
+    Owned(Zeroizing<String>, Origin),
+}
+
+impl Config {
+    /// Builds the configuration for the current directory: discovers the
+    /// project root (the current directory or the nearest parent holding
+    /// `.env`, `.env.enc`, `.env.example` or `.git`), and layers the process
+    /// environment, `NAME_FILE` indirection, `.env.<profile>`, `.env`,
+    /// `.env.<profile>.enc` and `.env.enc`.
+    pub fn auto() -> Result<Config> {
+        ConfigBuilder::default().build()
+    }
+
+    /// A builder for explicit directories, files, keys and environments.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// The value of `key` cast to `T`.
+    ///
+    /// Errors: [`Error::Missing`] when no layer has it (unless `T` is an
+    /// `Option`), [`Error::Invalid`] when it does not cast.
+    pub fn get<T: FromValue>(&self, key: &str) -> Result<T> {
+        match self.find(key)? {
+            Some(found) => self.cast(key, &found, &T::expected(), T::from_value),
+            None => T::when_missing().ok_or_else(|| self.missing(key)),
+        }
+    }
+
+    /// The value of `key` cast to `T`, or `default` (returned as given) when
+    /// no layer has the key. A present value that does not cast is still an
+    /// error.
+    pub fn get_or<T: FromValue>(&self, key: &str, default: T) -> Result<T> {
+        match self.find(key)? {
+            Some(found) => self.cast(key, &found, &T::expected(), T::from_value),
+            None => Ok(default),
+        }
+    }
+
+    /// The value of `key` cast by `cast`: a closure
+    /// `Fn(&str) -> Result<T, CastError>` or a [`Choices`](crate::Choices).
+    ///
+    /// ```
+    /// use envcloak::{CastError, Config, Csv};
+    /// let cfg = Config::builder().environment([("PATHS", "/a;/b")]).build()?;
+    /// let paths = cfg.get_with("PATHS", |raw: &str| Csv::<String>::parse_with(raw, ';'))?;
+    /// assert_eq!(paths[..], ["/a", "/b"]);
+    /// # Ok::<(), envcloak::Error>(())
+    /// ```
+    pub fn get_with<T>(&self, key: &str, cast: impl Cast<T>) -> Result<T> {
+        match self.find(key)? {
+            Some(found) => self.cast(key, &found, &cast.expected(), |raw| cast.cast(raw)),
+            None => Err(self.missing(key)),
+        }
+    }
+
+    /// Like [`get_with`](Self::get_with), with a default for a missing key.
+    pub fn get_with_or<T>(&self, key: &str, cast: impl Cast<T>, default: T) -> Result<T> {
+        match self.find(key)? {
+            Some(found) => self.cast(key, &found, &cast.expected(), |raw| cast.cast(raw)),
+            None => Ok(default),
+        }
+    }
+
+    /// Where the effective value of `key` comes from, or `None` when no layer
+    /// has it. Never returns the value.
+    ///
+    /// ```
+    /// use envcloak::{Config, Origin};
+    /// let cfg = Config::builder().environment([("A", "1")]).build()?;
+    /// assert_eq!(cfg.source_of("A"), Some(Origin::Environment));
+    /// assert_eq!(cfg.source_of("B"), None);
+    /// # Ok::<(), envcloak::Error>(())
+    /// ```
+    pub fn source_of(&self, key: &str) -> Option<Origin> {
+        for (i, layer) in self.layers.iter().enumerate() {
+            if let Some((_, line)) = layer.get(key) {
+                return Some(self.layers[i].origin(key, line));
+            }
+            if i == 0 && layer.kind == Kind::Environment {
+                if let Some(path) = self.file_refs.get(key) {
+                    return Some(Origin::FileIndirection {
+                        var: format!("{key}_FILE").into(),
+                        path: path.clone(),
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// Every key defined by a file layer (dotenv, encrypted, secrets
+    /// directory), with the origin of its effective value (which may be the
+    /// environment, when it overrides the file). Sorted by key. Process
+    /// environment variables that no file defines are not listed.
+    pub fn keys(&self) -> Vec<(String, Origin)> {
+        let mut out = BTreeMap::new();
+        for layer in self.layers.iter().filter(|l| l.kind != Kind::Environment) {
+            for key in layer.keys() {
+                if !out.contains_key(key) {
+                    if let Some(origin) = self.source_of(key) {
+                        out.insert(key.to_owned(), origin);
+                    }
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// The raw effective value of `key`, uncast, for tools that print or
+    /// export values (the CLI's `get`, `run`). Prefer [`get`](Self::get).
+    pub fn get_raw(&self, key: &str) -> Result<Option<SecretString>> {
+        Ok(self.find(key)?.map(|found| match found {
+            Found::Borrowed(v, ..) => SecretString::from(v),
+            Found::Owned(v, _) => SecretString::from(v.as_str()),
+        }))
+    }
+
+    /// Puts every key of the file layers that the environment does not
+    /// already define into `cmd`'s environment, so a child process sees the
+    /// layered configuration. This is how to export configuration: the
+    /// library never calls `std::env::set_var`.
+    ///
+    /// ```no_run
+    /// let cfg = envcloak::Config::auto()?;
+    /// let mut cmd = std::process::Command::new("cargo");
+    /// cfg.apply_to(&mut cmd.arg("test"))?;
+    /// # Ok::<(), envcloak::Error>(())
+    /// ```
+    pub fn apply_to(&self, cmd: &mut Command) -> Result<()> {
+        for (key, origin) in self.keys() {
+            if origin == Origin::Environment {
+                continue;
+            }
+            if let Some(value) = self.get_raw(&key)? {
+                cmd.env(&key, value.expose_secret());
+            }
+        }
+        Ok(())
+    }
+
+    /// Names of the layers, highest precedence first.
+    pub fn layer_names(&self) -> Vec<String> {
+        self.layers.iter().map(|l| l.name.clone()).collect()
+    }
+
+    /// Encrypted files that exist but were skipped because no key was found.
+    pub fn skipped_encrypted(&self) -> &[PathBuf] {
+        &self.skipped
+    }
+
+    fn find(&self, key: &str) -> Result<Option<Found<'_>>> {
+        for (i, layer) in self.layers.iter().enumerate() {
+            if let Some((v, line)) = layer.get(key) {
+                return Ok(Some(Found::Borrowed(v, i, line)));
+            }
+            if i == 0 && layer.kind == Kind::Environment {
+                if let Some(path) = self.file_refs.get(key) {
+                    let value = read_file_value(path)?;
+                    let origin = Origin::FileIndirection {
+                        var: format!("{key}_FILE").into(),
+                        path: path.clone(),
+                    };
+                    return Ok(Some(Found::Owned(value, origin)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn cast<T>(
+        &self,
+        key: &str,
+        found: &Found<'_>,
+        expected: &str,
+        cast: impl FnOnce(&str) -> std::result::Result<T, CastError>,
+    ) -> Result<T> {
+        let raw = match found {
+            Found::Borrowed(v, ..) => v,
+            Found::Owned(v, _) => v.as_str(),
+        };
+        cast(raw).map_err(|e| Error::Invalid {
+            key: key.into(),
+            origin: match found {
+                Found::Borrowed(_, i, line) => self.layers[*i].origin(key, *line),
+                Found::Owned(_, origin) => origin.clone(),
+            },
+            expected: expected.into(),
+            reason: e.reason().into(),
+        })
+    }
+
+    fn missing(&self, key: &str) -> Error {
+        Error::Missing {
+            key: key.into(),
+            searched: self.layer_names(),
+            skipped: self.skipped.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    /// Layers and key names only, never values.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("layers", &self.layers)
+            .field("file_refs", &self.file_refs.keys().collect::<Vec<_>>())
+            .field("skipped", &self.skipped)
+            .finish()
+    }
+}
+
+/// Reads a `NAME_FILE` or secrets-directory file: one trailing newline
+/// (`\n` or `\r\n`) removed.
+pub(crate) fn read_file_value(path: &Path) -> Result<Zeroizing<String>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::io(
+            path,
+            std::io::Error::other("not a regular file"),
+        ));
+    }
+    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, e))?);
+    let mut s = Zeroizing::new(
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| Error::io(path, std::io::Error::other("not UTF-8 text")))?,
+    );
+    if s.ends_with('\n') {
+        s.pop();
+        if s.ends_with('\r') {
+            s.pop();
+        }
+    }
+    Ok(s)
+}
+
+/// Where the environment comes from.
+#[derive(Default)]
+enum EnvSource {
+    #[default]
+    Process,
+    Given(Vec<(String, Zeroizing<String>)>),
+    Off,
+}
+
+/// Builds a [`Config`] from explicit choices. Every choice not made keeps
+/// the behaviour of [`Config::auto`].
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # std::fs::write(dir.path().join(".env"), "DEBUG=on\n")?;
+/// use envcloak::Config;
+/// let cfg = Config::builder()
+///     .dir(dir.path())              // no discovery: this directory's .env files
+///     .environment([("PORT", "9000")]) // instead of the real process environment
+///     .build()?;
+/// assert_eq!(cfg.get::<bool>("DEBUG")?, true);
+/// assert_eq!(cfg.get::<u16>("PORT")?, 9000);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Default)]
+pub struct ConfigBuilder {
+    dir: Option<PathBuf>,
+    files: Vec<PathBuf>,
+    encrypted: Vec<PathBuf>,
+    keyring: Option<Keyring>,
+    key_file: Option<PathBuf>,
+    password: Option<SecretString>,
+    secrets_dirs: Vec<PathBuf>,
+    profile: Option<String>,
+    env: EnvSource,
+    ttl: Option<Duration>,
+}
+
+impl fmt::Debug for ConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigBuilder")
+            .field("dir", &self.dir)
+            .field("files", &self.files)
+            .field("encrypted", &self.encrypted)
+            .field("keyring", &self.keyring)
+            .field("key_file", &self.key_file)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("secrets_dirs", &self.secrets_dirs)
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConfigBuilder {
+    /// Read `.env`, `.env.enc` (and profile files) from this directory
+    /// instead of discovering the project root.
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// Read this plaintext dotenv file (it must exist). Giving any file or
+    /// encrypted file replaces the default `.env`/`.env.enc` set; files
+    /// added later take precedence over files added earlier.
+    pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.files.push(path.into());
+        self
+    }
+
+    /// Read this encrypted dotenv file (it must exist). Encrypted files sit
+    /// below all plaintext files; later ones take precedence.
+    pub fn encrypted_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.encrypted.push(path.into());
+        self
+    }
+
+    /// Use this key or comma-separated keyring for encrypted files, instead
+    /// of looking for one.
+    pub fn key(mut self, key: &SecretString) -> Result<Self> {
+        let ring = Keyring::parse(key.expose_secret()).map_err(|e| Error::Key {
+            origin: "the key given to the builder".into(),
+            reason: e.to_string().into(),
+        })?;
+        self.keyring = Some(ring);
+        Ok(self)
+    }
+
+    /// Use this key file for encrypted files, instead of looking for a key.
+    pub fn key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.key_file = Some(path.into());
+        self
+    }
+
+    /// The password for password-mode encrypted files (otherwise read from
+    /// `ENVCLOAK_PASSWORD`).
+    pub fn password(mut self, password: SecretString) -> Self {
+        self.password = Some(password);
+        self
+    }
+
+    /// Add a secrets directory (`/run/secrets`): each regular file is a key,
+    /// its contents the value with one trailing newline removed. It sits
+    /// below the process environment and above the dotenv files.
+    pub fn secrets_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.secrets_dirs.push(dir.into());
+        self
+    }
+
+    /// Use `.env.<profile>` and `.env.<profile>.enc` above `.env` and
+    /// `.env.enc` (otherwise read from `ENVCLOAK_PROFILE`).
+    pub fn profile(mut self, profile: impl Into<String>) -> Self {
+        self.profile = Some(profile.into());
+        self
+    }
+
+    /// Whether to read the process environment (default: yes). Without it,
+    /// there is no environment layer and no `NAME_FILE` indirection.
+    pub fn process_env(mut self, read: bool) -> Self {
+        self.env = if read { EnvSource::Process } else { EnvSource::Off };
+        self
+    }
+
+    /// Use these variables as the environment instead of the process's
+    /// (tests, or a service that builds its environment itself). Key look-up
+    /// variables (`ENVCLOAK_KEY`, ...) are read from here too.
+    pub fn environment<K, V>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: AsRef<str>,
+    {
+        let vars = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), Zeroizing::new(v.as_ref().to_owned())))
+            .collect();
+        self.env = EnvSource::Given(vars);
+        self
+    }
+
+    /// Refuse encrypted files older than `ttl` (by the token's timestamp).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Reads every layer and builds the [`Config`].
+    ///
+    /// Errors: a syntax error in a file ([`Error::Parse`], with file and
+    /// line), an encrypted file that a found key does not open
+    /// ([`Error::Decrypt`]; never falls through to a lower layer), an
+    /// unusable key ([`Error::Key`]), an explicit file that is missing
+    /// ([`Error::Io`]).
+    pub fn build(mut self) -> Result<Config> {
+        let env: Option<Vec<(String, Zeroizing<String>)>> = match std::mem::take(&mut self.env) {
+            EnvSource::Process => Some(
+                std::env::vars_os()
+                    .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                    .map(|(k, v)| (k, Zeroizing::new(v)))
+                    .collect(),
+            ),
+            EnvSource::Given(vars) => Some(vars),
+            EnvSource::Off => None,
+        };
+        let env_map: HashMap<&str, &str> = env
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let env_lookup = |k: &str| env_map.get(k).map(|v| (*v).to_owned());
+        let profile = self
+            .profile
+            .clone()
+            .or_else(|| env_map.get("ENVCLOAK_PROFILE").map(|p| (*p).to_owned()))
+            .filter(|p| !p.is_empty());
+        if let Some(p) = &profile {
+            if !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+                return Err(Error::Key {
+                    origin: "ENVCLOAK_PROFILE".into(),
+                    reason: "a profile name holds only letters, digits, '-' and '_'".into(),
+                });
+            }
+        }
+
+        let (plain, encrypted, required) = if self.files.is_empty() && self.encrypted.is_empty() {
+            let root = match &self.dir {
+                Some(d) => d.clone(),
+                None => discover_root()?,
+            };
+            let mut plain = vec![root.join(".env")];
+            let mut enc = vec![root.join(".env.enc")];
+            if let Some(p) = &profile {
+                plain.push(root.join(format!(".env.{p}")));
+                enc.push(root.join(format!(".env.{p}.enc")));
+            }
+            (plain, enc, false)
+        } else {
+            (self.files.clone(), self.encrypted.clone(), true)
+        };
+
+        let mut file_layers = Vec::new();
+        for path in plain.iter().rev() {
+            if let Some(text) = read_text(path, required)? {
+                file_layers.push(Layer::from_dotenv(
+                    Kind::Dotenv,
+                    path.as_path().into(),
+                    text,
+                    &env_lookup,
+                )?);
+            }
+        }
+
+        let mut skipped = Vec::new();
+        for path in encrypted.iter().rev() {
+            let Some(contents) = read_bytes(path, required)? else {
+                continue;
+            };
+            let search = keys::Search {
+                env: &env_lookup,
+                profile: profile.as_deref(),
+                encrypted: path,
+            };
+            let plaintext = match open_encrypted(&self, &search, path, &contents)? {
+                Some(p) => p,
+                None => {
+                    skipped.push(path.clone());
+                    continue;
+                }
+            };
+            let text = into_text(plaintext, path)?;
+            file_layers.push(Layer::from_dotenv(
+                Kind::Encrypted,
+                path.as_path().into(),
+                text,
+                &env_lookup,
+            )?);
+        }
+
+        let mut layers = Vec::new();
+        let mut file_refs = HashMap::new();
+        if let Some(vars) = env {
+            for (k, v) in &vars {
+                if let Some(name) = k.strip_suffix("_FILE") {
+                    if !name.is_empty() && !v.is_empty() {
+                        file_refs.insert(name.into(), Path::new(v.as_str()).into());
+                    }
+                }
+            }
+            layers.push(Layer::from_pairs(
+                Kind::Environment,
+                "process environment".into(),
+                None,
+                vars,
+            ));
+        }
+        for dir in &self.secrets_dirs {
+            layers.push(read_secrets_dir(dir)?);
+        }
+        layers.extend(file_layers);
+        Ok(Config {
+            layers,
+            file_refs,
+            skipped,
+        })
+    }
+}
+
+/// Decrypts one encrypted file, or `None` when no key (or password) is found.
+fn open_encrypted(
+    b: &ConfigBuilder,
+    search: &keys::Search<'_>,
+    path: &Path,
+    contents: &[u8],
+) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    let decrypt_err = |kind| Error::Decrypt {
+        path: path.to_path_buf(),
+        kind,
+    };
+    let (header, _) = crypto::split_file(contents).map_err(decrypt_err)?;
+    if header.is_some() {
+        let password = match &b.password {
+            Some(p) => Zeroizing::new(p.expose_secret().to_owned()),
+            None => match (search.env)("ENVCLOAK_PASSWORD").filter(|p| !p.is_empty()) {
+                Some(p) => Zeroizing::new(p),
+                None => return Ok(None),
+            },
+        };
+        return crypto::decrypt_with_password(password.as_bytes(), contents, b.ttl)
+            .map(Some)
+            .map_err(decrypt_err);
+    }
+    let ring = match (&b.keyring, &b.key_file) {
+        (Some(ring), _) => ring.clone(),
+        (None, Some(file)) => keys::read_key_file(file)?,
+        (None, None) => match keys::find(search)? {
+            Some(found) => found.keyring,
+            None => return Ok(None),
+        },
+    };
+    crypto::decrypt(&ring, contents, b.ttl)
+        .map(Some)
+        .map_err(decrypt_err)
+}
+
+/// The nearest directory, from the current one upward, holding a marker.
+fn discover_root() -> Result<PathBuf> {
+    let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+    for dir in cwd.ancestors() {
+        if MARKERS.iter().any(|m| dir.join(m).exists()) {
+            return Ok(if dir == cwd {
+                PathBuf::new()
+            } else {
+                dir.to_path_buf()
+            });
+        }
+    }
+    Ok(PathBuf::new())
+}
+
+/// Reads a file, or `None` when it is absent and not required.
+fn read_bytes(path: &Path, required: bool) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(Zeroizing::new(b))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+fn read_text(path: &Path, required: bool) -> Result<Option<Zeroizing<String>>> {
+    read_bytes(path, required)?
+        .map(|b| into_text(b, path))
+        .transpose()
+}
+
+/// Checks UTF-8 without copying; an error names the line of the first bad byte.
+fn into_text(mut bytes: Zeroizing<Vec<u8>>, path: &Path) -> Result<Zeroizing<String>> {
+    let vec = std::mem::take(&mut *bytes);
+    match String::from_utf8(vec) {
+        Ok(s) => Ok(Zeroizing::new(s)),
+        Err(e) => {
+            let good = e.utf8_error().valid_up_to();
+            let mut vec = e.into_bytes();
+            let line = vec[..good].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+            zeroize::Zeroize::zeroize(&mut vec);
+            Err(Error::Parse {
+                path: path.to_path_buf(),
+                line,
+                reason: "not valid UTF-8".into(),
+            })
+        }
+    }
+}
+
+fn read_secrets_dir(dir: &Path) -> Result<Layer> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut pairs = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            return Err(Error::io(
+                &path,
+                std::io::Error::other("file name is not UTF-8"),
+            ));
+        };
+        // Kubernetes mounts keep their real files in `..data` directories
+        // behind symlinks; those and other dot-entries are not keys.
+        if name.starts_with('.') {
+            continue;
+        }
+        if std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.is_dir() {
+            return Err(Error::io(
+                &path,
+                std::io::Error::other("a directory in a secrets directory (each key must be a file)"),
+            ));
+        }
+        pairs.push((name, read_file_value(&path)?));
+    }
+    Ok(Layer::from_pairs(
+        Kind::SecretsDir,
+        format!("secrets dir {}", dir.display()),
+        Some(dir.into()),
+        pairs,
+    ))
+}

@@ -1,0 +1,588 @@
+//! envcloak's own dotenv reader and writer.
+//!
+//! The syntax is dotenv's as dotenvy 0.15.7 reads it, with line numbers,
+//! without ever copying a line into an error, and with the differences
+//! below. For every input dotenvy accepts, both return the same entries
+//! except in these documented cases (the differential tests in
+//! `tests/dotenv_differential.rs` hold us to it):
+//!
+//! | input | dotenvy 0.15.7 | envcloak |
+//! |---|---|---|
+//! | `A=a b` (inner spaces, unquoted) | error | `a b` |
+//! | `A=x\` (backslash at end of line) | backslash dropped | error |
+//! | `A="x\ty"` (`\t`, `\r` escapes) | error | tab, carriage return |
+//! | `$MY_VAR` (underscore in a bare name) | expands `$MY`, then `_VAR` | expands `MY_VAR`, as a shell does |
+//! | `$` not followed by a name (`cost$`, `a$ b`) | expands the empty name | a literal `$` |
+//! | CRLF inside a multi-line quoted value | keeps `\r\n` | `\n` |
+//! | a UTF-8 BOM (through `from_path_iter`) | error | skipped |
+//! | trailing spaces on the last line, no newline | error | ignored |
+//!
+//! ```
+//! let entries = envcloak::dotenv::parse("# db\nexport HOST=localhost\nURL=\"http://${HOST}:5432\"\n")?;
+//! assert_eq!(entries[0].key, "HOST");
+//! assert_eq!(entries[1].value, "http://localhost:5432");
+//! assert_eq!(entries[1].line, 3);
+//! # Ok::<(), envcloak::dotenv::ParseError>(())
+//! ```
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+
+/// One `KEY=value` entry of a dotenv text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Entry<'a> {
+    /// The key, borrowed from the text.
+    pub key: &'a str,
+    /// The value after quotes, escapes and expansion; borrowed when the text
+    /// holds it verbatim.
+    pub value: Cow<'a, str>,
+    /// The 1-based line the entry starts on.
+    pub line: u32,
+}
+
+impl fmt::Debug for Entry<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry")
+            .field("key", &self.key)
+            .field("value", &"<redacted>")
+            .field("line", &self.line)
+            .finish()
+    }
+}
+
+/// A syntax error: the line and what is wrong, never the line's text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {kind}")]
+pub struct ParseError {
+    /// 1-based line number.
+    pub line: u32,
+    /// What is wrong.
+    pub kind: ParseErrorKind,
+}
+
+/// The kinds of dotenv syntax error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseErrorKind {
+    /// A key must start with a letter or `_` and hold only letters, digits, `_` and `.`.
+    #[error("invalid key: keys start with a letter or '_' and hold letters, digits, '_' or '.'")]
+    InvalidKey,
+    /// The key is not followed by `=`.
+    #[error("expected '=' after the key")]
+    MissingEquals,
+    /// A quoted value is never closed.
+    #[error("unterminated {0} quote")]
+    UnterminatedQuote(QuoteKind),
+    /// An escape other than `\n \t \r \" \' \\ \$` and `\ `.
+    #[error("unknown escape sequence (use \\n \\t \\r \\\" \\' \\\\ \\$)")]
+    InvalidEscape,
+    /// A backslash at the end of a line: line continuation is not supported.
+    #[error("backslash at the end of a line (line continuation is not supported; quote the value)")]
+    DanglingBackslash,
+    /// `${` without a closing `}` on the same line.
+    #[error("unterminated ${{...}} expansion")]
+    UnterminatedExpansion,
+}
+
+/// Which quote was left open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuoteKind {
+    /// `'...'`
+    Single,
+    /// `"..."`
+    Double,
+}
+
+impl fmt::Display for QuoteKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            QuoteKind::Single => "single",
+            QuoteKind::Double => "double",
+        })
+    }
+}
+
+/// Parses dotenv text. `${VAR}` and `$VAR` expand from earlier entries only.
+pub fn parse(text: &str) -> Result<Vec<Entry<'_>>, ParseError> {
+    parse_with_env(text, &|_| None)
+}
+
+/// Parses dotenv text; `${VAR}` and `$VAR` look in `env` first (as dotenvy
+/// reads the process environment first), then in earlier entries; an unknown
+/// name expands to nothing.
+pub fn parse_with_env<'a>(
+    text: &'a str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Entry<'a>>, ParseError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut p = Parser {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+        line: 1,
+        env,
+        entries: Vec::with_capacity(text.len() / 32),
+        index: None,
+    };
+    p.run()?;
+    Ok(p.entries)
+}
+
+struct Parser<'a, 'e> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    line: u32,
+    env: &'e dyn Fn(&str) -> Option<String>,
+    entries: Vec<Entry<'a>>,
+    /// Key -> index of its last entry; built on the first expansion only.
+    index: Option<HashMap<&'a str, usize>>,
+}
+
+fn is_key_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_'
+}
+
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'.'
+}
+
+fn is_blank(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+impl<'a> Parser<'a, '_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn err(&self, kind: ParseErrorKind) -> ParseError {
+        ParseError {
+            line: self.line,
+            kind,
+        }
+    }
+
+    /// True at `\n`, `\r\n` or the end of the text.
+    fn at_eol(&self) -> bool {
+        match self.peek() {
+            None | Some(b'\n') => true,
+            Some(b'\r') => matches!(self.bytes.get(self.pos + 1), None | Some(b'\n')),
+            _ => false,
+        }
+    }
+
+    fn skip_blanks(&mut self) {
+        while self.peek().is_some_and(|b| is_blank(b) || b == b'\x0b' || b == b'\x0c') {
+            self.pos += 1;
+        }
+    }
+
+    fn skip_to_eol(&mut self) {
+        match memchr(b'\n', &self.bytes[self.pos..]) {
+            Some(i) => self.pos += i,
+            None => self.pos = self.bytes.len(),
+        }
+    }
+
+    fn run(&mut self) -> Result<(), ParseError> {
+        loop {
+            self.skip_blanks();
+            match self.peek() {
+                None => return Ok(()),
+                Some(b'\n') => {
+                    self.pos += 1;
+                    self.line += 1;
+                }
+                Some(b'\r') if self.at_eol() => self.pos += 1,
+                Some(b'#') => self.skip_to_eol(),
+                Some(_) => self.entry()?,
+            }
+        }
+    }
+
+    fn key(&mut self) -> Result<&'a str, ParseError> {
+        let start = self.pos;
+        if !self.peek().is_some_and(is_key_start) {
+            return Err(self.err(ParseErrorKind::InvalidKey));
+        }
+        while self.peek().is_some_and(is_key_byte) {
+            self.pos += 1;
+        }
+        Ok(&self.text[start..self.pos])
+    }
+
+    fn expect_equals(&mut self) -> Result<(), ParseError> {
+        if self.peek() == Some(b'=') {
+            self.pos += 1;
+            Ok(())
+        } else if self.at_eol() || self.peek().is_some_and(is_blank) {
+            Err(self.err(ParseErrorKind::MissingEquals))
+        } else {
+            Err(self.err(ParseErrorKind::InvalidKey))
+        }
+    }
+
+    fn entry(&mut self) -> Result<(), ParseError> {
+        let line = self.line;
+        let mut key = self.key()?;
+        self.skip_blanks();
+        if key == "export" && self.peek() != Some(b'=') {
+            key = self.key()?;
+            self.skip_blanks();
+        }
+        self.expect_equals()?;
+        self.skip_blanks();
+        let value = if self.peek() == Some(b'#') {
+            self.skip_to_eol();
+            Cow::Borrowed("")
+        } else if let Some(v) = self.plain_value() {
+            Cow::Borrowed(v)
+        } else {
+            Cow::Owned(self.value()?)
+        };
+        if let Some(index) = &mut self.index {
+            index.insert(key, self.entries.len());
+        }
+        self.entries.push(Entry { key, value, line });
+        Ok(())
+    }
+
+    /// The fast path: a value with no quotes, escapes or expansions is
+    /// borrowed from the text as it stands.
+    fn plain_value(&mut self) -> Option<&'a str> {
+        let rest = &self.bytes[self.pos..];
+        let mut end = rest.len();
+        let mut next = rest.len();
+        for (i, &b) in rest.iter().enumerate() {
+            match b {
+                b'\n' => {
+                    end = i;
+                    next = i;
+                    break;
+                }
+                b'\'' | b'"' | b'\\' | b'$' => return None,
+                b'#' if i > 0 && is_blank(rest[i - 1]) => {
+                    end = i;
+                    next = i + memchr(b'\n', &rest[i..]).unwrap_or(rest.len() - i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let mut value = &rest[..end];
+        while let [head @ .., b' ' | b'\t' | b'\r'] = value {
+            value = head;
+        }
+        let start = self.pos;
+        self.pos += next;
+        Some(&self.text[start..start + value.len()])
+    }
+
+    /// The general path: quotes, escapes and expansions, concatenated.
+    fn value(&mut self) -> Result<String, ParseError> {
+        let mut out = String::new();
+        loop {
+            if self.at_eol() {
+                return Ok(out);
+            }
+            let b = self.bytes[self.pos];
+            match b {
+                b' ' | b'\t' => {
+                    let start = self.pos;
+                    self.skip_blanks();
+                    if self.at_eol() {
+                        return Ok(out);
+                    }
+                    if self.peek() == Some(b'#') {
+                        self.skip_to_eol();
+                        return Ok(out);
+                    }
+                    out.push_str(&self.text[start..self.pos]);
+                }
+                b'\'' => self.quoted(QuoteKind::Single, &mut out)?,
+                b'"' => self.quoted(QuoteKind::Double, &mut out)?,
+                b'\\' => {
+                    self.pos += 1;
+                    if self.at_eol() {
+                        return Err(self.err(ParseErrorKind::DanglingBackslash));
+                    }
+                    self.escape(&mut out)?;
+                }
+                b'$' => self.expansion(&mut out)?,
+                _ => {
+                    let start = self.pos;
+                    while self.peek().is_some_and(|b| {
+                        !matches!(b, b' ' | b'\t' | b'\'' | b'"' | b'\\' | b'$' | b'\n' | b'\r')
+                    }) {
+                        self.pos += 1;
+                    }
+                    if self.pos == start {
+                        // A lone '\r' that does not end the line.
+                        self.pos += 1;
+                    }
+                    out.push_str(&self.text[start..self.pos]);
+                }
+            }
+        }
+    }
+
+    /// Reads the escape after a backslash (the backslash already consumed).
+    fn escape(&mut self, out: &mut String) -> Result<(), ParseError> {
+        let c = match self.peek() {
+            Some(b'n') => '\n',
+            Some(b't') => '\t',
+            Some(b'r') => '\r',
+            Some(b @ (b'\\' | b'\'' | b'"' | b'$' | b' ')) => b as char,
+            _ => return Err(self.err(ParseErrorKind::InvalidEscape)),
+        };
+        self.pos += 1;
+        out.push(c);
+        Ok(())
+    }
+
+    fn quoted(&mut self, kind: QuoteKind, out: &mut String) -> Result<(), ParseError> {
+        let open_line = self.line;
+        let quote = match kind {
+            QuoteKind::Single => b'\'',
+            QuoteKind::Double => b'"',
+        };
+        self.pos += 1;
+        loop {
+            let Some(b) = self.peek() else {
+                return Err(ParseError {
+                    line: open_line,
+                    kind: ParseErrorKind::UnterminatedQuote(kind),
+                });
+            };
+            match b {
+                _ if b == quote => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                b'\n' => {
+                    self.line += 1;
+                    self.pos += 1;
+                    out.push('\n');
+                }
+                b'\r' if self.bytes.get(self.pos + 1) == Some(&b'\n') => self.pos += 1,
+                b'\\' if kind == QuoteKind::Double => {
+                    self.pos += 1;
+                    self.escape(out)?;
+                }
+                b'$' if kind == QuoteKind::Double => self.expansion(out)?,
+                _ => {
+                    let start = self.pos;
+                    while self.peek().is_some_and(|c| {
+                        c != quote
+                            && c != b'\n'
+                            && c != b'\r'
+                            && (kind == QuoteKind::Single || (c != b'\\' && c != b'$'))
+                    }) {
+                        self.pos += 1;
+                    }
+                    if self.pos == start {
+                        self.pos += 1;
+                    }
+                    out.push_str(&self.text[start..self.pos]);
+                }
+            }
+        }
+    }
+
+    /// `$NAME` or `${NAME}` (the `$` not yet consumed); a `$` not followed by
+    /// a name is a literal `$`.
+    fn expansion(&mut self, out: &mut String) -> Result<(), ParseError> {
+        self.pos += 1;
+        let name = match self.peek() {
+            Some(b'{') => {
+                let start = self.pos + 1;
+                let rest = &self.bytes[start..];
+                let close = rest.iter().position(|&b| b == b'}' || b == b'\n');
+                match close {
+                    Some(i) if rest[i] == b'}' => {
+                        self.pos = start + i + 1;
+                        &self.text[start..start + i]
+                    }
+                    _ => return Err(self.err(ParseErrorKind::UnterminatedExpansion)),
+                }
+            }
+            Some(b) if is_key_start(b) => {
+                let start = self.pos;
+                while self
+                    .peek()
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    self.pos += 1;
+                }
+                &self.text[start..self.pos]
+            }
+            _ => {
+                out.push('$');
+                return Ok(());
+            }
+        };
+        if let Some(v) = (self.env)(name) {
+            out.push_str(&v);
+        } else if let Some(i) = self.lookup(name) {
+            out.push_str(&self.entries[i].value);
+        }
+        Ok(())
+    }
+
+    fn lookup(&mut self, name: &str) -> Option<usize> {
+        let entries = &self.entries;
+        let index = self.index.get_or_insert_with(|| {
+            entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.key, i))
+                .collect()
+        });
+        index.get(name).copied()
+    }
+}
+
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == needle)
+}
+
+/// Writes `value` so that [`parse`] reads it back exactly: bare when it is
+/// made of safe characters, in single quotes when it can be, otherwise in
+/// double quotes with `\\ \" \$ \n \r` escaped.
+///
+/// ```
+/// use envcloak::dotenv::quote;
+/// assert_eq!(quote("abc123"), "abc123");
+/// assert_eq!(quote("two words"), "'two words'");
+/// assert_eq!(quote("it's\n$HOME"), "\"it's\\n\\$HOME\"");
+/// ```
+pub fn quote(value: &str) -> Cow<'_, str> {
+    let safe = |b: u8| b.is_ascii_alphanumeric() || b"_-./:@,+=%^~".contains(&b);
+    if value.bytes().all(safe) {
+        return Cow::Borrowed(value);
+    }
+    if !value.contains(['\'', '\n', '\r']) {
+        return Cow::Owned(format!("'{value}'"));
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '$' => out.push_str("\\$"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(text: &str) -> Vec<(String, String)> {
+        parse(text)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.key.to_owned(), e.value.into_owned()))
+            .collect()
+    }
+
+    fn one(text: &str) -> String {
+        let p = pairs(text);
+        assert_eq!(p.len(), 1, "{text:?}");
+        p[0].1.clone()
+    }
+
+    fn err(text: &str) -> ParseError {
+        parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn unquoted_values_keep_inner_spaces_and_drop_comments() {
+        assert_eq!(
+            one("ALLOWED_HOSTS=.localhost, .herokuapp.com\n"),
+            ".localhost, .herokuapp.com"
+        );
+        assert_eq!(one("A=a b  # note"), "a b");
+        assert_eq!(one("A=a#b"), "a#b");
+        assert_eq!(one("A=   "), "");
+        assert_eq!(one("A=#comment"), "");
+        assert_eq!(one("A= x \r\n"), "x");
+    }
+
+    #[test]
+    fn quotes_escapes_and_multiline() {
+        assert_eq!(one(r#"A='lit $HOME \n'"#), r"lit $HOME \n");
+        assert_eq!(one(r#"A="a\nb\t\"c\" \\ \$""#), "a\nb\t\"c\" \\ $");
+        assert_eq!(one("A=\"one\ntwo\"\n"), "one\ntwo");
+        assert_eq!(one("A=\"one\r\ntwo\"\r\n"), "one\ntwo");
+        assert_eq!(one("A=a\"b c\"d"), "ab cd");
+        assert_eq!(one("A=\"x\" # c"), "x");
+    }
+
+    #[test]
+    fn lines_are_counted_across_multiline_values() {
+        let e = parse("A=\"1\n2\n3\"\n\n# c\nB=x\n").unwrap();
+        assert_eq!((e[0].line, e[1].line), (1, 6));
+        assert_eq!(err("A=1\nB=\"open\nC=2\n").line, 2);
+    }
+
+    #[test]
+    fn expansion_reads_env_first_then_earlier_entries() {
+        let env = |k: &str| (k == "HOME").then(|| "/home/u".to_owned());
+        let e = parse_with_env("A=x\nB=${A}/$HOME/$MY_VAR/${NOPE}/cost$\n", &env).unwrap();
+        assert_eq!(e[1].value, "x//home/u///cost$");
+        assert_eq!(one("A='$x'"), "$x");
+    }
+
+    #[test]
+    fn export_bom_and_keys() {
+        assert_eq!(
+            pairs("\u{feff}export A=1\nexport=2\nexport  B.c=3\n"),
+            vec![
+                ("A".into(), "1".into()),
+                ("export".into(), "2".into()),
+                ("B.c".into(), "3".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line_and_kind() {
+        assert_eq!(err("A=1\nB\n").kind, ParseErrorKind::MissingEquals);
+        assert_eq!(err("A=1\nB-C=2").kind, ParseErrorKind::InvalidKey);
+        assert_eq!(err("1A=2").kind, ParseErrorKind::InvalidKey);
+        assert_eq!(
+            err("A='x").kind,
+            ParseErrorKind::UnterminatedQuote(QuoteKind::Single)
+        );
+        assert_eq!(err(r#"A="\q""#).kind, ParseErrorKind::InvalidEscape);
+        assert_eq!(err("A=x\\\n").kind, ParseErrorKind::DanglingBackslash);
+        assert_eq!(err("A=${X\n").kind, ParseErrorKind::UnterminatedExpansion);
+        assert_eq!(err("\n\nA=${X").line, 3);
+    }
+
+    #[test]
+    fn plain_values_are_borrowed() {
+        let e = parse("A=hello world\n").unwrap();
+        assert!(matches!(e[0].value, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn quote_round_trips() {
+        for v in [
+            "", "plain", "two words", "it's", "a\nb", "\"q\"", "$HOME", "#x", " lead", "tab\t",
+            "back\\slash", "mix 'a' \"b\" $c\r\n", "ünï €",
+        ] {
+            let text = format!("K={}\n", quote(v));
+            assert_eq!(one(&text), v, "{text:?}");
+        }
+    }
+}

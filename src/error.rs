@@ -1,0 +1,205 @@
+//! The one error type of the library, and [`Origin`], where a value came from.
+//!
+//! Every message names the key, the file and line or layer, the expected type
+//! and the reason. None ever contains a configuration value: not `Display`,
+//! not `Debug`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::crypto::DecryptError;
+
+/// Where an effective value comes from. Shown in errors and by
+/// [`Config::source_of`](crate::Config::source_of); never holds the value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Origin {
+    /// The process environment (or the environment given to the builder).
+    Environment,
+    /// `NAME_FILE` indirection: the variable that named the file, and the file.
+    FileIndirection {
+        /// The `NAME_FILE` variable.
+        var: Arc<str>,
+        /// The file it named.
+        path: Arc<Path>,
+    },
+    /// A plaintext dotenv file, with the line the entry starts on.
+    Dotenv {
+        /// The file.
+        path: Arc<Path>,
+        /// 1-based line number.
+        line: u32,
+    },
+    /// An encrypted dotenv file, with the line inside the decrypted text.
+    Encrypted {
+        /// The encrypted file.
+        path: Arc<Path>,
+        /// 1-based line number in the plaintext.
+        line: u32,
+    },
+    /// A file in a secrets directory (`/run/secrets/NAME`).
+    SecretsDir {
+        /// The file that holds the value.
+        path: Arc<Path>,
+    },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Environment => f.write_str("process environment"),
+            Origin::FileIndirection { var, path } => write!(f, "{var} ({})", path.display()),
+            Origin::Dotenv { path, line } | Origin::Encrypted { path, line } => {
+                write!(f, "{}:{line}", path.display())
+            }
+            Origin::SecretsDir { path } => write!(f, "secrets dir {}", path.display()),
+        }
+    }
+}
+
+/// Everything that can go wrong while loading or reading configuration.
+///
+/// Variants carry the key, path and line where they apply, never a value.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No layer has the key and no default was given.
+    #[error("{key}: not set (looked in {}){}", searched.join(", "), skipped_note(skipped))]
+    Missing {
+        /// The key asked for.
+        key: Box<str>,
+        /// The layers that were searched, highest first.
+        searched: Vec<String>,
+        /// Encrypted files that exist but were not read because no key was found.
+        skipped: Vec<PathBuf>,
+    },
+    /// A value was found but does not cast to the type asked for.
+    #[error("{key}: expected {expected} (from {origin}): {reason}")]
+    Invalid {
+        /// The key.
+        key: Box<str>,
+        /// Where the value came from.
+        origin: Origin,
+        /// The type asked for, e.g. `u16` or `bool`.
+        expected: Box<str>,
+        /// Why it failed; never quotes the value.
+        reason: Box<str>,
+    },
+    /// A dotenv file (plaintext or decrypted) has a syntax error.
+    #[error("{}:{line}: {reason}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u32,
+        /// What is wrong; never quotes the line.
+        reason: Box<str>,
+    },
+    /// An encrypted file could not be opened with the key that was found.
+    #[error("{}: {kind}", path.display())]
+    Decrypt {
+        /// The encrypted file.
+        path: PathBuf,
+        /// Why: not a token, truncated, authentication failed, expired, ...
+        kind: DecryptError,
+    },
+    /// An encrypted file exists, a key was required, and none was found.
+    #[error("{}: no key found (looked in {})", path.display(), looked.join(", "))]
+    KeyNotFound {
+        /// The encrypted file.
+        path: PathBuf,
+        /// Every place that was looked in, in order.
+        looked: Vec<String>,
+    },
+    /// A key was found but is unusable (bad format, loose file permissions,
+    /// failing key command).
+    #[error("key from {origin}: {reason}")]
+    Key {
+        /// Where the key came from (`ENVCLOAK_KEY`, `.env.key`, ...).
+        origin: Box<str>,
+        /// What is wrong, with the fix where there is one.
+        reason: Box<str>,
+    },
+    /// Typed deserialization of a whole struct failed.
+    #[error("{field}: {reason}")]
+    Deserialize {
+        /// The field path (`db.port`) or key.
+        field: Box<str>,
+        /// Why; never quotes the value.
+        reason: Box<str>,
+    },
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: Arc<std::io::Error>,
+    },
+}
+
+fn skipped_note(skipped: &[PathBuf]) -> String {
+    if skipped.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = skipped.iter().map(|p| p.display().to_string()).collect();
+    format!(
+        "; {} not read: no key (set ENVCLOAK_KEY or create .env.key)",
+        names.join(", ")
+    )
+}
+
+impl Error {
+    /// Builds an [`Error::Io`] for `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source: Arc::new(source),
+        }
+    }
+
+    /// The key this error is about, when it is about one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Error::Missing { key, .. } | Error::Invalid { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// `Result` with envcloak's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_stays_small() {
+        assert!(std::mem::size_of::<Error>() <= 96, "{}", std::mem::size_of::<Error>());
+    }
+
+    #[test]
+    fn origins_read_like_file_and_line() {
+        let o = Origin::Dotenv {
+            path: Path::new(".env").into(),
+            line: 12,
+        };
+        assert_eq!(o.to_string(), ".env:12");
+        assert_eq!(Origin::Environment.to_string(), "process environment");
+    }
+
+    #[test]
+    fn missing_names_skipped_encrypted_files() {
+        let e = Error::Missing {
+            key: "SECRET_KEY".into(),
+            searched: vec!["process environment".into(), ".env".into()],
+            skipped: vec![PathBuf::from(".env.enc")],
+        };
+        assert_eq!(
+            e.to_string(),
+            "SECRET_KEY: not set (looked in process environment, .env); .env.enc not read: no key (set ENVCLOAK_KEY or create .env.key)"
+        );
+    }
+}
