@@ -138,7 +138,9 @@ macro_rules! ints {
         }
     )*};
 }
-ints!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+ints!(
+    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize
+);
 
 macro_rules! floats {
     ($($t:ty),*) => {$(
@@ -595,7 +597,10 @@ mod tests {
             u16::from_value("70000").unwrap_err().reason(),
             "out of range (0 to 65535)"
         );
-        assert_eq!(i8::from_value("-129").unwrap_err().reason(), "out of range (-128 to 127)");
+        assert_eq!(
+            i8::from_value("-129").unwrap_err().reason(),
+            "out of range (-128 to 127)"
+        );
         assert_eq!(u8::from_value("").unwrap_err().reason(), "empty value");
         assert_eq!(f64::from_value(" 1.5 "), Ok(1.5));
         assert!(f64::from_value("1.5x").is_err());

@@ -266,10 +266,7 @@ impl fmt::Debug for Config {
 pub(crate) fn read_file_value(path: &Path) -> Result<Zeroizing<String>> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
-        return Err(Error::io(
-            path,
-            std::io::Error::other("not a regular file"),
-        ));
+        return Err(Error::io(path, std::io::Error::other("not a regular file")));
     }
     let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, e))?);
     let mut s = Zeroizing::new(
@@ -346,16 +343,17 @@ impl ConfigBuilder {
         self
     }
 
-    /// Read this plaintext dotenv file (it must exist). Giving any file or
-    /// encrypted file replaces the default `.env`/`.env.enc` set; files
-    /// added later take precedence over files added earlier.
+    /// Read this plaintext dotenv file (it must exist) instead of the
+    /// default `.env` and `.env.<profile>`; files added later take
+    /// precedence over files added earlier.
     pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
         self.files.push(path.into());
         self
     }
 
-    /// Read this encrypted dotenv file (it must exist). Encrypted files sit
-    /// below all plaintext files; later ones take precedence.
+    /// Read this encrypted dotenv file (it must exist) instead of the
+    /// default `.env.enc` and `.env.<profile>.enc`. Encrypted files sit below
+    /// all plaintext files; later ones take precedence.
     pub fn encrypted_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.encrypted.push(path.into());
         self
@@ -403,7 +401,11 @@ impl ConfigBuilder {
     /// Whether to read the process environment (default: yes). Without it,
     /// there is no environment layer and no `NAME_FILE` indirection.
     pub fn process_env(mut self, read: bool) -> Self {
-        self.env = if read { EnvSource::Process } else { EnvSource::Off };
+        self.env = if read {
+            EnvSource::Process
+        } else {
+            EnvSource::Off
+        };
         self
     }
 
@@ -459,7 +461,10 @@ impl ConfigBuilder {
             .or_else(|| env_map.get("ENVCLOAK_PROFILE").map(|p| (*p).to_owned()))
             .filter(|p| !p.is_empty());
         if let Some(p) = &profile {
-            if !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            if !p
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
                 return Err(Error::Key {
                     origin: "ENVCLOAK_PROFILE".into(),
                     reason: "a profile name holds only letters, digits, '-' and '_'".into(),
@@ -467,25 +472,32 @@ impl ConfigBuilder {
             }
         }
 
-        let (plain, encrypted, required) = if self.files.is_empty() && self.encrypted.is_empty() {
-            let root = match &self.dir {
-                Some(d) => d.clone(),
-                None => discover_root()?,
-            };
-            let mut plain = vec![root.join(".env")];
-            let mut enc = vec![root.join(".env.enc")];
+        let root = match &self.dir {
+            Some(d) => d.clone(),
+            None if self.files.is_empty() || self.encrypted.is_empty() => discover_root()?,
+            None => PathBuf::new(),
+        };
+        let with_profile = |base: &str, ext: &str| {
+            let mut v = vec![root.join(format!("{base}{ext}"))];
             if let Some(p) = &profile {
-                plain.push(root.join(format!(".env.{p}")));
-                enc.push(root.join(format!(".env.{p}.enc")));
+                v.push(root.join(format!("{base}.{p}{ext}")));
             }
-            (plain, enc, false)
+            v
+        };
+        let (plain, plain_required) = if self.files.is_empty() {
+            (with_profile(".env", ""), false)
         } else {
-            (self.files.clone(), self.encrypted.clone(), true)
+            (self.files.clone(), true)
+        };
+        let (encrypted, enc_required) = if self.encrypted.is_empty() {
+            (with_profile(".env", ".enc"), false)
+        } else {
+            (self.encrypted.clone(), true)
         };
 
         let mut file_layers = Vec::new();
         for path in plain.iter().rev() {
-            if let Some(text) = read_text(path, required)? {
+            if let Some(text) = read_text(path, plain_required)? {
                 file_layers.push(Layer::from_dotenv(
                     Kind::Dotenv,
                     path.as_path().into(),
@@ -497,7 +509,7 @@ impl ConfigBuilder {
 
         let mut skipped = Vec::new();
         for path in encrypted.iter().rev() {
-            let Some(contents) = read_bytes(path, required)? else {
+            let Some(contents) = read_bytes(path, enc_required)? else {
                 continue;
             };
             let search = keys::Search {
@@ -587,7 +599,15 @@ fn open_encrypted(
         .map_err(decrypt_err)
 }
 
-/// The nearest directory, from the current one upward, holding a marker.
+/// The project root that [`Config::auto`] reads: the current directory or
+/// the nearest parent holding `.env`, `.env.enc`, `.env.example` or `.git`
+/// (the current directory when none does). The current directory is
+/// returned as an empty path, so that file names read `.env`, not
+/// `/home/you/app/.env`.
+pub fn project_root() -> Result<PathBuf> {
+    discover_root()
+}
+
 fn discover_root() -> Result<PathBuf> {
     let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
     for dir in cwd.ancestors() {
@@ -653,10 +673,15 @@ fn read_secrets_dir(dir: &Path) -> Result<Layer> {
         if name.starts_with('.') {
             continue;
         }
-        if std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.is_dir() {
+        if std::fs::metadata(&path)
+            .map_err(|e| Error::io(&path, e))?
+            .is_dir()
+        {
             return Err(Error::io(
                 &path,
-                std::io::Error::other("a directory in a secrets directory (each key must be a file)"),
+                std::io::Error::other(
+                    "a directory in a secrets directory (each key must be a file)",
+                ),
             ));
         }
         pairs.push((name, read_file_value(&path)?));

@@ -629,10 +629,9 @@ pub fn split_file(contents: &[u8]) -> Result<(Option<PasswordHeader>, &[u8]), De
     if !start.starts_with(HEADER_PREFIX.as_bytes()) {
         return Ok((None, contents));
     }
-    let (line, rest) = match start.iter().position(|&b| b == b'\n') {
-        Some(i) => (&start[..i], &start[i + 1..]),
-        None => (start, &start[start.len()..]),
-    };
+    let mut parts = start.splitn(2, |&b| b == b'\n');
+    let line = parts.next().unwrap_or_default();
+    let rest = parts.next().unwrap_or_default();
     let line = std::str::from_utf8(line)
         .map_err(|_| DecryptError::BadHeader("the header line is not utf-8"))?;
     let header = PasswordHeader::parse(line)?;
@@ -1428,6 +1427,42 @@ mod tests {
             decrypt_with_password(b"pw", b"envcloak:pbkdf2-sha256:5:AA\nx", None).unwrap_err(),
             DecryptError::BadHeader(_)
         ));
+    }
+
+    #[test]
+    fn no_panic_on_arbitrary_input() {
+        let ring = keyring();
+        let alphabet =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/= \r\n:,";
+        for round in 0..3000usize {
+            let seed = random_bytes(1 + round % 200);
+            // Raw bytes, text drawn from the base64 alphabet and separators,
+            // and text that looks like a password file.
+            let text: Vec<u8> = seed
+                .iter()
+                .map(|&b| alphabet[usize::from(b) % alphabet.len()])
+                .collect();
+            let mut header_like = b"envcloak:pbkdf2-sha256:".to_vec();
+            header_like.extend_from_slice(&text);
+            let mut versioned = vec![0x80u8];
+            versioned.extend_from_slice(&seed);
+            let versioned = general_purpose::URL_SAFE.encode(&versioned).into_bytes();
+            for input in [&seed[..], &text, &header_like, &versioned] {
+                let ttl = Some(Duration::from_secs(u64::from(seed[0])));
+                let _ = decrypt(&ring, input, None);
+                let _ = decrypt_at(&ring, input, ttl, u64::MAX);
+                let _ = split_file(input);
+                let as_str = String::from_utf8_lossy(input);
+                let _ = Key::parse(&as_str);
+                let _ = Keyring::parse(&as_str);
+                let _ = PasswordHeader::parse(&as_str);
+                // Only inputs whose header fails to parse reach no KDF;
+                // skip the (astronomically unlikely) valid ones to stay fast.
+                if !matches!(split_file(input), Ok((Some(_), _))) {
+                    let _ = decrypt_with_password(b"pw", input, ttl);
+                }
+            }
+        }
     }
 
     // --- random tokens --------------------------------------------------------

@@ -28,6 +28,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Range;
 
 /// One `KEY=value` entry of a dotenv text.
 #[derive(Clone, PartialEq, Eq)]
@@ -39,6 +40,11 @@ pub struct Entry<'a> {
     pub value: Cow<'a, str>,
     /// The 1-based line the entry starts on.
     pub line: u32,
+    /// Byte range in the text (after a leading BOM, if any) from the key
+    /// (after any `export `) to the end
+    /// of the entry's last line (before its newline); tools that rewrite one
+    /// entry replace this range.
+    pub span: Range<usize>,
 }
 
 impl fmt::Debug for Entry<'_> {
@@ -174,7 +180,10 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn skip_blanks(&mut self) {
-        while self.peek().is_some_and(|b| is_blank(b) || b == b'\x0b' || b == b'\x0c') {
+        while self
+            .peek()
+            .is_some_and(|b| is_blank(b) || b == b'\x0b' || b == b'\x0c')
+        {
             self.pos += 1;
         }
     }
@@ -226,9 +235,11 @@ impl<'a> Parser<'a, '_> {
 
     fn entry(&mut self) -> Result<(), ParseError> {
         let line = self.line;
+        let mut start = self.pos;
         let mut key = self.key()?;
         self.skip_blanks();
         if key == "export" && self.peek() != Some(b'=') {
+            start = self.pos;
             key = self.key()?;
             self.skip_blanks();
         }
@@ -242,10 +253,20 @@ impl<'a> Parser<'a, '_> {
         } else {
             Cow::Owned(self.value()?)
         };
+        self.skip_to_eol();
+        let mut end = self.pos;
+        if end > start && self.bytes[end - 1] == b'\r' {
+            end -= 1;
+        }
         if let Some(index) = &mut self.index {
             index.insert(key, self.entries.len());
         }
-        self.entries.push(Entry { key, value, line });
+        self.entries.push(Entry {
+            key,
+            value,
+            line,
+            span: start..end,
+        });
         Ok(())
     }
 
@@ -314,7 +335,10 @@ impl<'a> Parser<'a, '_> {
                 _ => {
                     let start = self.pos;
                     while self.peek().is_some_and(|b| {
-                        !matches!(b, b' ' | b'\t' | b'\'' | b'"' | b'\\' | b'$' | b'\n' | b'\r')
+                        !matches!(
+                            b,
+                            b' ' | b'\t' | b'\'' | b'"' | b'\\' | b'$' | b'\n' | b'\r'
+                        )
                     }) {
                         self.pos += 1;
                     }
@@ -448,6 +472,81 @@ fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
     haystack.iter().position(|&b| b == needle)
 }
 
+/// Whether `key` is a valid dotenv key: a letter or `_`, then letters,
+/// digits, `_` or `.`.
+pub fn is_valid_key(key: &str) -> bool {
+    let b = key.as_bytes();
+    !b.is_empty() && is_key_start(b[0]) && b.iter().all(|&c| is_key_byte(c))
+}
+
+/// Returns `text` with `key` set to `value`: the last entry for `key` is
+/// rewritten in place (every other line, comment and the order kept), or
+/// `KEY=value` is appended.
+///
+/// ```
+/// let text = "# db\nHOST=old # note\nPORT=1\n";
+/// let new = envcloak::dotenv::set_entry(text, "HOST", "db.internal")?;
+/// assert_eq!(new, "# db\nHOST=db.internal\nPORT=1\n");
+/// assert_eq!(envcloak::dotenv::set_entry("A=1", "B", "two words")?, "A=1\nB='two words'\n");
+/// # Ok::<(), envcloak::dotenv::ParseError>(())
+/// ```
+pub fn set_entry(text: &str, key: &str, value: &str) -> Result<String, ParseError> {
+    if !is_valid_key(key) {
+        return Err(ParseError {
+            line: 0,
+            kind: ParseErrorKind::InvalidKey,
+        });
+    }
+    let entries = parse(text)?;
+    let line = format!("{key}={}", quote(value));
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let bom = &text[..text.len() - body.len()];
+    Ok(match entries.iter().rev().find(|e| e.key == key) {
+        Some(e) => format!(
+            "{bom}{}{line}{}",
+            &body[..e.span.start],
+            &body[e.span.end..]
+        ),
+        None => {
+            let sep = if body.is_empty() || body.ends_with('\n') {
+                ""
+            } else {
+                "\n"
+            };
+            format!("{bom}{body}{sep}{line}\n")
+        }
+    })
+}
+
+/// Returns `text` without any entry for `key` (their whole lines removed),
+/// and how many entries were removed.
+///
+/// ```
+/// let (new, n) = envcloak::dotenv::remove_entry("A=1\nB=\"x\ny\"\nC=3\n", "B")?;
+/// assert_eq!((new.as_str(), n), ("A=1\nC=3\n", 1));
+/// # Ok::<(), envcloak::dotenv::ParseError>(())
+/// ```
+pub fn remove_entry(text: &str, key: &str) -> Result<(String, usize), ParseError> {
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let bom = &text[..text.len() - body.len()];
+    let entries = parse(text)?;
+    let mut out = String::with_capacity(text.len());
+    out.push_str(bom);
+    let mut kept_from = 0;
+    let mut removed = 0;
+    for e in entries.iter().filter(|e| e.key == key) {
+        let line_start = body[..e.span.start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = body[e.span.end..]
+            .find('\n')
+            .map_or(body.len(), |i| e.span.end + i + 1);
+        out.push_str(&body[kept_from..line_start]);
+        kept_from = line_end;
+        removed += 1;
+    }
+    out.push_str(&body[kept_from..]);
+    Ok((out, removed))
+}
+
 /// Writes `value` so that [`parse`] reads it back exactly: bare when it is
 /// made of safe characters, in single quotes when it can be, otherwise in
 /// double quotes with `\\ \" \$ \n \r` escaped.
@@ -578,8 +677,19 @@ mod tests {
     #[test]
     fn quote_round_trips() {
         for v in [
-            "", "plain", "two words", "it's", "a\nb", "\"q\"", "$HOME", "#x", " lead", "tab\t",
-            "back\\slash", "mix 'a' \"b\" $c\r\n", "ünï €",
+            "",
+            "plain",
+            "two words",
+            "it's",
+            "a\nb",
+            "\"q\"",
+            "$HOME",
+            "#x",
+            " lead",
+            "tab\t",
+            "back\\slash",
+            "mix 'a' \"b\" $c\r\n",
+            "ünï €",
         ] {
             let text = format!("K={}\n", quote(v));
             assert_eq!(one(&text), v, "{text:?}");

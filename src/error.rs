@@ -152,11 +152,15 @@ fn skipped_note(skipped: &[PathBuf]) -> String {
 
 impl Error {
     /// Builds an [`Error::Io`] for `path`.
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn from_io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source: Arc::new(source),
         }
+    }
+
+    pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Self::from_io(path.as_ref(), source)
     }
 
     /// The key this error is about, when it is about one.
@@ -177,7 +181,11 @@ mod tests {
 
     #[test]
     fn result_stays_small() {
-        assert!(std::mem::size_of::<Error>() <= 96, "{}", std::mem::size_of::<Error>());
+        assert!(
+            std::mem::size_of::<Error>() <= 96,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
     }
 
     #[test]

@@ -78,7 +78,12 @@ pub fn find(search: &Search<'_>) -> Result<Option<Found>> {
     for name in vars {
         if let Some(v) = var(&name) {
             let v = Zeroizing::new(v);
-            return parse(&v, &name).map(|keyring| Some(Found { keyring, origin: name }));
+            return parse(&v, &name).map(|keyring| {
+                Some(Found {
+                    keyring,
+                    origin: name,
+                })
+            });
         }
     }
     if let Some(file) = var("ENVCLOAK_KEY_FILE") {

@@ -92,13 +92,15 @@ mod config;
 pub mod crypto;
 pub mod dotenv;
 mod error;
+pub mod fsio;
 pub mod keys;
 mod layer;
+pub mod vault;
 
 use std::sync::OnceLock;
 
 pub use cast::{Cast, CastError, Choices, Csv, FromValue, Json, Parsed};
-pub use config::{Config, ConfigBuilder};
+pub use config::{Config, ConfigBuilder, project_root};
 pub use error::{Error, Origin, Result};
 pub use secrecy::{ExposeSecret, SecretBox, SecretString};
 

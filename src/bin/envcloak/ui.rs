@@ -1,0 +1,250 @@
+//! Errors, hints, prompts and the paths every command shares.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use envcloak::crypto::{DecryptError, Keyring};
+use envcloak::vault::Sealer;
+use envcloak::{Error, keys};
+use zeroize::Zeroizing;
+
+use crate::Global;
+
+/// A command's failure: one line on stderr, a hint, an exit code.
+pub struct Failure {
+    message: String,
+    hint: Option<String>,
+    code: u8,
+}
+
+impl Failure {
+    /// A failure with exit code 2 ("could not run").
+    pub fn new(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            hint: None,
+            code: 2,
+        }
+    }
+
+    /// Adds a hint line.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Sets the exit code.
+    pub fn code(mut self, code: u8) -> Self {
+        self.code = code;
+        self
+    }
+
+    /// The exit code.
+    pub fn exit_code(&self) -> u8 {
+        self.code
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let hint = match &e {
+            Error::KeyNotFound { .. } => Some(
+                "set ENVCLOAK_KEY, or create .env.key with 'envcloak keygen --write' \
+                 (or ask a teammate for the key)"
+                    .to_owned(),
+            ),
+            Error::Decrypt {
+                kind: DecryptError::Authentication,
+                ..
+            } => Some(
+                "the key does not open this file: check ENVCLOAK_KEY / .env.key, \
+                 or restore the file from git if it was modified"
+                    .to_owned(),
+            ),
+            Error::Decrypt {
+                kind: DecryptError::PasswordRequired,
+                ..
+            } => Some("set ENVCLOAK_PASSWORD, or run in a terminal to be asked".to_owned()),
+            Error::Decrypt { .. } => {
+                Some("the file is damaged or not an envcloak file: restore it from git".to_owned())
+            }
+            Error::Parse { .. } => {
+                Some("fix that line (values are never shown in messages)".to_owned())
+            }
+            Error::Missing { .. } => {
+                Some("set it in the environment or .env, or add it with 'envcloak set'".to_owned())
+            }
+            _ => None,
+        };
+        Failure {
+            message: e.to_string(),
+            hint,
+            code: 2,
+        }
+    }
+}
+
+/// `Result` of a command.
+pub type CmdResult<T = std::process::ExitCode> = Result<T, Failure>;
+
+fn color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+/// Prints `error: ...` and `hint: ...` to stderr.
+pub fn report(f: &Failure) {
+    let (red, yellow, reset) = if color() {
+        ("\x1b[31m", "\x1b[33m", "\x1b[0m")
+    } else {
+        ("", "", "")
+    };
+    eprintln!("{red}error{reset}: {}", f.message);
+    if let Some(h) = &f.hint {
+        eprintln!("{yellow}hint{reset}: {h}");
+    }
+}
+
+/// Prints a note for the user on stderr.
+pub fn note(msg: impl std::fmt::Display) {
+    eprintln!("envcloak: {msg}");
+}
+
+/// The project root, as the library discovers it.
+pub fn root() -> CmdResult<PathBuf> {
+    Ok(envcloak::project_root()?)
+}
+
+/// The profile: `--profile`, else `ENVCLOAK_PROFILE`.
+pub fn profile(g: &Global) -> Option<String> {
+    g.profile
+        .clone()
+        .or_else(|| std::env::var("ENVCLOAK_PROFILE").ok())
+        .filter(|p| !p.is_empty())
+}
+
+/// The encrypted file a command works on.
+pub fn encrypted_path(g: &Global, positional: Option<&Path>) -> CmdResult<PathBuf> {
+    if let Some(p) = positional.or(g.file.as_deref()) {
+        return Ok(p.to_path_buf());
+    }
+    let root = root()?;
+    Ok(match profile(g) {
+        Some(p) => root.join(format!(".env.{p}.enc")),
+        None => root.join(".env.enc"),
+    })
+}
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Finds the keyring for `encrypted`: `--key-file`, then the library's search.
+pub fn find_keyring(g: &Global, encrypted: &Path) -> CmdResult<Option<(Keyring, String)>> {
+    if let Some(file) = &g.key_file {
+        return Ok(Some((
+            keys::read_key_file(file)?,
+            file.display().to_string(),
+        )));
+    }
+    let p = profile(g);
+    let search = keys::Search {
+        env: &process_env,
+        profile: p.as_deref(),
+        encrypted,
+    };
+    Ok(keys::find(&search)?.map(|f| (f.keyring, f.origin)))
+}
+
+/// Like [`find_keyring`], but no key is an error listing where it looked.
+pub fn require_keyring(g: &Global, encrypted: &Path) -> CmdResult<(Keyring, String)> {
+    if let Some(found) = find_keyring(g, encrypted)? {
+        return Ok(found);
+    }
+    let p = profile(g);
+    let search = keys::Search {
+        env: &process_env,
+        profile: p.as_deref(),
+        encrypted,
+    };
+    Err(Error::KeyNotFound {
+        path: encrypted.to_path_buf(),
+        looked: keys::places(&search),
+    }
+    .into())
+}
+
+/// The password for password mode: `ENVCLOAK_PASSWORD`, else a no-echo
+/// prompt on the terminal (asked twice when `confirm`).
+pub fn password(prompt: &str, confirm: bool) -> CmdResult<Zeroizing<String>> {
+    if let Some(p) = process_env("ENVCLOAK_PASSWORD").filter(|p| !p.is_empty()) {
+        return Ok(Zeroizing::new(p));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(
+            Failure::new("a password is needed and there is no terminal to ask on")
+                .hint("set ENVCLOAK_PASSWORD"),
+        );
+    }
+    let first = Zeroizing::new(
+        rpassword::prompt_password(prompt).map_err(|e| Failure::new(format!("prompt: {e}")))?,
+    );
+    if first.is_empty() {
+        return Err(Failure::new("empty password"));
+    }
+    if confirm {
+        let again = Zeroizing::new(
+            rpassword::prompt_password("again: ")
+                .map_err(|e| Failure::new(format!("prompt: {e}")))?,
+        );
+        if *again != *first {
+            return Err(Failure::new("the passwords differ"));
+        }
+    }
+    Ok(first)
+}
+
+/// Opens an existing encrypted file: its plaintext and the sealer that
+/// writes it back (same keyring, or same password with a fresh salt).
+pub fn open_existing(g: &Global, path: &Path) -> CmdResult<(Zeroizing<String>, Sealer)> {
+    let contents = envcloak::vault::read(path).map_err(|e| {
+        let f = Failure::from(e);
+        if path.exists() {
+            f
+        } else {
+            f.hint("create it with 'envcloak encrypt' (from .env) or 'envcloak init --encrypt'")
+        }
+    })?;
+    let sealer = match envcloak::vault::password_header(path, &contents)? {
+        Some(header) => Sealer::Password {
+            password: password(&format!("password for {}: ", path.display()), false)?,
+            iterations: header.iterations,
+        },
+        None => Sealer::Keys(require_keyring(g, path)?.0),
+    };
+    let text = envcloak::vault::open(path, &contents, &sealer, None)?;
+    Ok((text, sealer))
+}
+
+/// Builds the layered configuration the way the library would, with the
+/// CLI's `--file`, `--profile` and `--key-file`.
+pub fn config(g: &Global) -> CmdResult<envcloak::Config> {
+    let mut b = envcloak::Config::builder();
+    if let Some(p) = &g.profile {
+        b = b.profile(p);
+    }
+    if let Some(f) = &g.file {
+        b = b.encrypted_file(f);
+    }
+    if let Some(k) = &g.key_file {
+        b = b.key_file(k);
+    }
+    let enc = encrypted_path(g, None)?;
+    if let Ok(contents) = std::fs::read(&enc) {
+        if envcloak::vault::password_header(&enc, &contents)?.is_some() {
+            b = b.password(envcloak::SecretString::from(
+                password(&format!("password for {}: ", enc.display()), false)?.as_str(),
+            ));
+        }
+    }
+    Ok(b.build()?)
+}

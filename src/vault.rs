@@ -1,0 +1,122 @@
+//! Encrypted dotenv files as whole files: open to plaintext in memory,
+//! seal plaintext back atomically. The CLI's `encrypt`, `decrypt`, `edit`,
+//! `set`, `unset` and `rotate` are built on these.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, Keyring, PasswordHeader};
+use crate::dotenv;
+use crate::error::{Error, Result};
+use crate::fsio;
+
+/// What seals (and opens) an encrypted file: a keyring, or a password with
+/// its PBKDF2 iteration count.
+#[derive(Clone)]
+pub enum Sealer {
+    /// A Fernet key or keyring (the first key encrypts).
+    Keys(Keyring),
+    /// Password mode: a fresh salt on every write.
+    Password {
+        /// The password.
+        password: Zeroizing<String>,
+        /// PBKDF2 iterations for the next write.
+        iterations: u32,
+    },
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sealer::Keys(ring) => write!(f, "Sealer::Keys({ring:?})"),
+            Sealer::Password { iterations, .. } => {
+                write!(f, "Sealer::Password(<redacted>, {iterations} iterations)")
+            }
+        }
+    }
+}
+
+/// Reads an encrypted file's raw contents.
+pub fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::io(path, std::io::Error::other("not a regular file")));
+    }
+    Ok(Zeroizing::new(
+        std::fs::read(path).map_err(|e| Error::io(path, e))?,
+    ))
+}
+
+/// The password header of an encrypted file's contents, if it has one.
+pub fn password_header(path: &Path, contents: &[u8]) -> Result<Option<PasswordHeader>> {
+    crypto::split_file(contents)
+        .map(|(h, _)| h)
+        .map_err(|kind| Error::Decrypt {
+            path: path.to_path_buf(),
+            kind,
+        })
+}
+
+/// Decrypts `contents` (read from `path`) and checks that the plaintext is
+/// UTF-8 dotenv text that parses. Nothing is written anywhere.
+pub fn open(
+    path: &Path,
+    contents: &[u8],
+    sealer: &Sealer,
+    ttl: Option<Duration>,
+) -> Result<Zeroizing<String>> {
+    let bytes = match sealer {
+        Sealer::Keys(ring) => crypto::decrypt(ring, contents, ttl),
+        Sealer::Password { password, .. } => {
+            crypto::decrypt_with_password(password.as_bytes(), contents, ttl)
+        }
+    }
+    .map_err(|kind| Error::Decrypt {
+        path: path.to_path_buf(),
+        kind,
+    })?;
+    let text = String::from_utf8(bytes.to_vec()).map_err(|_| Error::Parse {
+        path: path.to_path_buf(),
+        line: 0,
+        reason: "the decrypted text is not UTF-8".into(),
+    })?;
+    let text = Zeroizing::new(text);
+    validate(path, &text)?;
+    Ok(text)
+}
+
+/// Checks that `text` is dotenv text that parses, naming `path` and the line.
+pub fn validate(path: &Path, text: &str) -> Result<()> {
+    dotenv::parse(text).map(drop).map_err(|e| Error::Parse {
+        path: path.to_path_buf(),
+        line: e.line,
+        reason: e.kind.to_string().into(),
+    })
+}
+
+/// The file contents that seal `plaintext`.
+pub fn seal_to_string(plaintext: &str, sealer: &Sealer) -> String {
+    let mut out = match sealer {
+        Sealer::Keys(ring) => crypto::encrypt(ring, plaintext.as_bytes()),
+        Sealer::Password {
+            password,
+            iterations,
+        } => crypto::encrypt_with_password(password.as_bytes(), plaintext.as_bytes(), *iterations),
+    };
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+/// Validates `plaintext`, encrypts it and replaces `path` atomically (the
+/// old file stays whole if anything fails). A new file gets mode 0644: it is
+/// meant to be committed.
+pub fn seal(path: &Path, plaintext: &str, sealer: &Sealer) -> Result<()> {
+    validate(path, plaintext)?;
+    let contents = seal_to_string(plaintext, sealer);
+    fsio::write_atomic(path, contents.as_bytes(), None)
+}
