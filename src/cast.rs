@@ -131,9 +131,18 @@ macro_rules! ints {
                 stringify!($t).into()
             }
             fn from_value(raw: &str) -> Result<Self, CastError> {
-                raw.trim_ascii()
-                    .parse()
-                    .map_err(|e| int_error(&e, <$t>::MIN, <$t>::MAX))
+                let v = raw.trim_ascii();
+                v.parse().map_err(|e| {
+                    // "-1" as an unsigned type is out of range, not "not a number".
+                    let negative = v.len() > 1
+                        && v.starts_with('-')
+                        && v[1..].bytes().all(|b| b.is_ascii_digit());
+                    if negative && <$t>::MIN == 0 {
+                        CastError::new(format!("out of range ({} to {})", <$t>::MIN, <$t>::MAX))
+                    } else {
+                        int_error(&e, <$t>::MIN, <$t>::MAX)
+                    }
+                })
             }
         }
     )*};

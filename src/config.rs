@@ -128,13 +128,14 @@ impl Config {
             if let Some((_, line)) = layer.get(key) {
                 return Some(self.layers[i].origin(key, line));
             }
-            if i == 0 && layer.kind == Kind::Environment {
-                if let Some(path) = self.file_refs.get(key) {
-                    return Some(Origin::FileIndirection {
-                        var: format!("{key}_FILE").into(),
-                        path: path.clone(),
-                    });
-                }
+            if i == 0
+                && layer.kind == Kind::Environment
+                && let Some(path) = self.file_refs.get(key)
+            {
+                return Some(Origin::FileIndirection {
+                    var: format!("{key}_FILE").into(),
+                    path: path.clone(),
+                });
             }
         }
         None
@@ -148,10 +149,10 @@ impl Config {
         let mut out = BTreeMap::new();
         for layer in self.layers.iter().filter(|l| l.kind != Kind::Environment) {
             for key in layer.keys() {
-                if !out.contains_key(key) {
-                    if let Some(origin) = self.source_of(key) {
-                        out.insert(key.to_owned(), origin);
-                    }
+                if !out.contains_key(key)
+                    && let Some(origin) = self.source_of(key)
+                {
+                    out.insert(key.to_owned(), origin);
                 }
             }
         }
@@ -205,15 +206,16 @@ impl Config {
             if let Some((v, line)) = layer.get(key) {
                 return Ok(Some(Found::Borrowed(v, i, line)));
             }
-            if i == 0 && layer.kind == Kind::Environment {
-                if let Some(path) = self.file_refs.get(key) {
-                    let value = read_file_value(path)?;
-                    let origin = Origin::FileIndirection {
-                        var: format!("{key}_FILE").into(),
-                        path: path.clone(),
-                    };
-                    return Ok(Some(Found::Owned(value, origin)));
-                }
+            if i == 0
+                && layer.kind == Kind::Environment
+                && let Some(path) = self.file_refs.get(key)
+            {
+                let value = read_file_value(path)?;
+                let origin = Origin::FileIndirection {
+                    var: format!("{key}_FILE").into(),
+                    path: path.clone(),
+                };
+                return Ok(Some(Found::Owned(value, origin)));
             }
         }
         Ok(None)
@@ -309,6 +311,7 @@ enum EnvSource {
 #[derive(Default)]
 pub struct ConfigBuilder {
     dir: Option<PathBuf>,
+    start: Option<PathBuf>,
     files: Vec<PathBuf>,
     encrypted: Vec<PathBuf>,
     keyring: Option<Keyring>,
@@ -340,6 +343,13 @@ impl ConfigBuilder {
     /// instead of discovering the project root.
     pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dir = Some(dir.into());
+        self
+    }
+
+    /// Discover the project root from this directory upward, instead of
+    /// from the current directory.
+    pub fn discover_from(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.start = Some(dir.into());
         self
     }
 
@@ -460,21 +470,23 @@ impl ConfigBuilder {
             .clone()
             .or_else(|| env_map.get("ENVCLOAK_PROFILE").map(|p| (*p).to_owned()))
             .filter(|p| !p.is_empty());
-        if let Some(p) = &profile {
-            if !p
+        if let Some(p) = &profile
+            && !p
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-            {
-                return Err(Error::Key {
-                    origin: "ENVCLOAK_PROFILE".into(),
-                    reason: "a profile name holds only letters, digits, '-' and '_'".into(),
-                });
-            }
+        {
+            return Err(Error::Key {
+                origin: "ENVCLOAK_PROFILE".into(),
+                reason: "a profile name holds only letters, digits, '-' and '_'".into(),
+            });
         }
 
         let root = match &self.dir {
             Some(d) => d.clone(),
-            None if self.files.is_empty() || self.encrypted.is_empty() => discover_root()?,
+            None if self.files.is_empty() || self.encrypted.is_empty() => match &self.start {
+                Some(start) => discover_from(start),
+                None => discover_root()?,
+            },
             None => PathBuf::new(),
         };
         let with_profile = |base: &str, ext: &str| {
@@ -537,10 +549,11 @@ impl ConfigBuilder {
         let mut file_refs = HashMap::new();
         if let Some(vars) = env {
             for (k, v) in &vars {
-                if let Some(name) = k.strip_suffix("_FILE") {
-                    if !name.is_empty() && !v.is_empty() {
-                        file_refs.insert(name.into(), Path::new(v.as_str()).into());
-                    }
+                if let Some(name) = k.strip_suffix("_FILE")
+                    && !name.is_empty()
+                    && !v.is_empty()
+                {
+                    file_refs.insert(name.into(), Path::new(v.as_str()).into());
                 }
             }
             layers.push(Layer::from_pairs(
@@ -610,16 +623,19 @@ pub fn project_root() -> Result<PathBuf> {
 
 fn discover_root() -> Result<PathBuf> {
     let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-    for dir in cwd.ancestors() {
+    let root = discover_from(&cwd);
+    Ok(if root == cwd { PathBuf::new() } else { root })
+}
+
+/// The nearest directory from `start` upward that holds a marker, or
+/// `start` itself.
+fn discover_from(start: &Path) -> PathBuf {
+    for dir in start.ancestors() {
         if MARKERS.iter().any(|m| dir.join(m).exists()) {
-            return Ok(if dir == cwd {
-                PathBuf::new()
-            } else {
-                dir.to_path_buf()
-            });
+            return dir.to_path_buf();
         }
     }
-    Ok(PathBuf::new())
+    start.to_path_buf()
 }
 
 /// Reads a file, or `None` when it is absent and not required.

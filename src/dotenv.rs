@@ -12,7 +12,11 @@
 //! | `A=x\` (backslash at end of line) | backslash dropped | error |
 //! | `A="x\ty"` (`\t`, `\r` escapes) | error | tab, carriage return |
 //! | `$MY_VAR` (underscore in a bare name) | expands `$MY`, then `_VAR` | expands `MY_VAR`, as a shell does |
-//! | `$` not followed by a name (`cost$`, `a$ b`) | expands the empty name | a literal `$` |
+//! | non-ASCII letters after a bare name (`$Bü`) | part of the name | end the name |
+//! | `$` not followed by an ASCII letter or `_` (`cost$`, `a$ b`, `$5`) | expands a name, usually to nothing | a literal `$` |
+//! | a quote, backslash or `$` right after a bare `$NAME` | copied verbatim (so `"$B"` never closes) | read as usual |
+//! | an escaped space at the end of a line (`A=x\ `) | trimmed | kept |
+//! | `\'` inside single quotes (`'C:\'`) | escapes the quote; reads on to the end of the file | a backslash, then the closing quote |
 //! | CRLF inside a multi-line quoted value | keeps `\r\n` | `\n` |
 //! | a UTF-8 BOM (through `from_path_iter`) | error | skipped |
 //! | trailing spaces on the last line, no newline | error | ignored |
@@ -179,13 +183,12 @@ impl<'a> Parser<'a, '_> {
         }
     }
 
+    /// Skips whitespace other than line ends (Unicode whitespace too, as
+    /// dotenvy does).
     fn skip_blanks(&mut self) {
-        while self
-            .peek()
-            .is_some_and(|b| is_blank(b) || b == b'\x0b' || b == b'\x0c')
-        {
-            self.pos += 1;
-        }
+        let rest = &self.text[self.pos..];
+        let kept = rest.trim_start_matches(|c: char| c.is_whitespace() && c != '\n' && c != '\r');
+        self.pos += rest.len() - kept.len();
     }
 
     fn skip_to_eol(&mut self) {
@@ -226,10 +229,18 @@ impl<'a> Parser<'a, '_> {
         if self.peek() == Some(b'=') {
             self.pos += 1;
             Ok(())
-        } else if self.at_eol() || self.peek().is_some_and(is_blank) {
-            Err(self.err(ParseErrorKind::MissingEquals))
         } else {
-            Err(self.err(ParseErrorKind::InvalidKey))
+            Err(self.err(ParseErrorKind::MissingEquals))
+        }
+    }
+
+    /// A key must end at `=`, a blank or the end of the line: `A-B=1` is a
+    /// bad key, not a missing `=`.
+    fn key_end(&self) -> Result<(), ParseError> {
+        match self.peek() {
+            Some(b'=' | b' ' | b'\t') => Ok(()),
+            _ if self.at_eol() => Ok(()),
+            _ => Err(self.err(ParseErrorKind::InvalidKey)),
         }
     }
 
@@ -237,10 +248,12 @@ impl<'a> Parser<'a, '_> {
         let line = self.line;
         let mut start = self.pos;
         let mut key = self.key()?;
+        self.key_end()?;
         self.skip_blanks();
         if key == "export" && self.peek() != Some(b'=') {
             start = self.pos;
             key = self.key()?;
+            self.key_end()?;
             self.skip_blanks();
         }
         self.expect_equals()?;
@@ -292,21 +305,20 @@ impl<'a> Parser<'a, '_> {
                 _ => {}
             }
         }
-        let mut value = &rest[..end];
-        while let [head @ .., b' ' | b'\t' | b'\r'] = value {
-            value = head;
-        }
         let start = self.pos;
         self.pos += next;
-        Some(&self.text[start..start + value.len()])
+        Some(self.text[start..start + end].trim_end())
     }
 
     /// The general path: quotes, escapes and expansions, concatenated.
     fn value(&mut self) -> Result<String, ParseError> {
         let mut out = String::new();
+        // Where the unquoted text at the end of `out` starts: only that part
+        // loses trailing whitespace.
+        let mut tail = 0;
         loop {
             if self.at_eol() {
-                return Ok(out);
+                break;
             }
             let b = self.bytes[self.pos];
             match b {
@@ -314,24 +326,34 @@ impl<'a> Parser<'a, '_> {
                     let start = self.pos;
                     self.skip_blanks();
                     if self.at_eol() {
-                        return Ok(out);
+                        break;
                     }
                     if self.peek() == Some(b'#') {
                         self.skip_to_eol();
-                        return Ok(out);
+                        break;
                     }
                     out.push_str(&self.text[start..self.pos]);
                 }
-                b'\'' => self.quoted(QuoteKind::Single, &mut out)?,
-                b'"' => self.quoted(QuoteKind::Double, &mut out)?,
+                b'\'' => {
+                    self.quoted(QuoteKind::Single, &mut out)?;
+                    tail = out.len();
+                }
+                b'"' => {
+                    self.quoted(QuoteKind::Double, &mut out)?;
+                    tail = out.len();
+                }
                 b'\\' => {
                     self.pos += 1;
                     if self.at_eol() {
                         return Err(self.err(ParseErrorKind::DanglingBackslash));
                     }
                     self.escape(&mut out)?;
+                    tail = out.len();
                 }
-                b'$' => self.expansion(&mut out)?,
+                b'$' => {
+                    self.expansion(&mut out)?;
+                    tail = out.len();
+                }
                 _ => {
                     let start = self.pos;
                     while self.peek().is_some_and(|b| {
@@ -350,6 +372,9 @@ impl<'a> Parser<'a, '_> {
                 }
             }
         }
+        let keep = tail + out[tail..].trim_end().len();
+        out.truncate(keep);
+        Ok(out)
     }
 
     /// Reads the escape after a backslash (the backslash already consumed).

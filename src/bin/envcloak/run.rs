@@ -85,10 +85,10 @@ pub fn ls(g: &Global, a: LsArgs) -> CmdResult {
                 let mut row = serde_json::Map::new();
                 row.insert("key".into(), k.as_str().into());
                 row.insert("source".into(), source_label(o).into());
-                if a.show {
-                    if let Some(v) = cfg.get_raw(k)? {
-                        row.insert("value".into(), v.expose_secret().into());
-                    }
+                if a.show
+                    && let Some(v) = cfg.get_raw(k)?
+                {
+                    row.insert("value".into(), v.expose_secret().into());
                 }
                 rows.push(serde_json::Value::Object(row));
             }

@@ -434,11 +434,11 @@ impl PrivateFile {
 
 impl Drop for PrivateFile {
     fn drop(&mut self) {
-        if let Ok(meta) = std::fs::metadata(&self.path) {
-            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&self.path) {
-                let zeros = vec![0u8; meta.len() as usize];
-                let _ = f.write_all(&zeros).and_then(|_| f.sync_all());
-            }
+        if let Ok(meta) = std::fs::metadata(&self.path)
+            && let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&self.path)
+        {
+            let zeros = vec![0u8; meta.len() as usize];
+            let _ = f.write_all(&zeros).and_then(|_| f.sync_all());
         }
         let _ = std::fs::remove_file(&self.path);
     }

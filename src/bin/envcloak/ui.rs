@@ -239,12 +239,12 @@ pub fn config(g: &Global) -> CmdResult<envcloak::Config> {
         b = b.key_file(k);
     }
     let enc = encrypted_path(g, None)?;
-    if let Ok(contents) = std::fs::read(&enc) {
-        if envcloak::vault::password_header(&enc, &contents)?.is_some() {
-            b = b.password(envcloak::SecretString::from(
-                password(&format!("password for {}: ", enc.display()), false)?.as_str(),
-            ));
-        }
+    if let Ok(contents) = std::fs::read(&enc)
+        && envcloak::vault::password_header(&enc, &contents)?.is_some()
+    {
+        b = b.password(envcloak::SecretString::from(
+            password(&format!("password for {}: ", enc.display()), false)?.as_str(),
+        ));
     }
     Ok(b.build()?)
 }
