@@ -129,6 +129,16 @@ pub enum Error {
         /// Why; never quotes the value.
         reason: Box<str>,
     },
+    /// The configuration does not satisfy `.env.example`
+    /// ([`Config::check_against`](crate::Config::check_against)): every
+    /// problem, one per entry, without values.
+    #[error("{} problem(s) against {}: {}", problems.len(), example.display(), problems.join("; "))]
+    Check {
+        /// The example file.
+        example: PathBuf,
+        /// The problems, as `check` prints them.
+        problems: Vec<String>,
+    },
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {

@@ -92,6 +92,7 @@ mod config;
 pub mod crypto;
 pub mod dotenv;
 mod error;
+pub mod example;
 pub mod fsio;
 pub mod keys;
 mod layer;

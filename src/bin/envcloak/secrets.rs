@@ -139,7 +139,16 @@ pub fn keygen(g: &Global, a: KeygenArgs) -> CmdResult {
 
 /// Makes sure git ignores `path`: asks git, and appends the file name to the
 /// `.gitignore` beside it when git does not ignore it yet.
-pub fn ensure_ignored(path: &Path) -> CmdResult<()> {
+pub(crate) fn ensure_ignored(path: &Path) -> CmdResult<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    ensure_ignored_as(path, &name)
+}
+
+/// Like [`ensure_ignored`], adding `pattern` to `.gitignore` when needed.
+pub(crate) fn ensure_ignored_as(path: &Path, pattern: &str) -> CmdResult<()> {
     let dir = fsio::parent_dir(path);
     let name = path
         .file_name()
@@ -166,17 +175,17 @@ pub fn ensure_ignored(path: &Path) -> CmdResult<()> {
     };
     if text
         .lines()
-        .any(|l| l.trim() == name || l.trim() == format!("/{name}"))
+        .any(|l| l.trim() == pattern || l.trim() == format!("/{pattern}"))
     {
         return Ok(());
     }
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
     }
-    text.push_str(&name);
+    text.push_str(pattern);
     text.push('\n');
     fsio::write_atomic(&gitignore, text.as_bytes(), None)?;
-    ui::note(format!("added {name} to {}", gitignore.display()));
+    ui::note(format!("added {pattern} to {}", gitignore.display()));
     Ok(())
 }
 
@@ -249,7 +258,7 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
 }
 
 /// Creates the key file with a new key when no key exists anywhere.
-fn new_key_file(g: &Global) -> CmdResult<Keyring> {
+pub(crate) fn new_key_file(g: &Global) -> CmdResult<Keyring> {
     let path = default_key_file(g)?;
     let key = Key::generate();
     let mut text = key.to_base64();

@@ -1,0 +1,677 @@
+//! `.env.example`: the committed list of what an app needs, with directives
+//! that `check` and `init` use (DESIGN §5).
+//!
+//! A comment block directly above a key (no blank line between) describes
+//! it; lines of that block may carry directives:
+//!
+//! ```text
+//! # The session signing key.
+//! # @required
+//! # @generate fernet
+//! SECRET_KEY=
+//!
+//! # @optional @type bool
+//! DEBUG=false
+//! ```
+//!
+//! | directive | meaning |
+//! |---|---|
+//! | `@required` | must be set and non-empty (the default for every key) |
+//! | `@optional` | may be absent or empty |
+//! | `@type bool\|int\|float\|url\|csv\|json` | the value must cast to this type |
+//! | `@generate fernet\|hex:N\|urlsafe:N` | `init` fills it with a fresh Fernet key or N random bytes |
+//!
+//! Apps can run the same check at start-up:
+//!
+//! ```no_run
+//! let cfg = envcloak::Config::auto()?;
+//! cfg.check_against(".env.example")?;   // every problem listed at once
+//! # Ok::<(), envcloak::Error>(())
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::cast::{Csv, FromValue};
+use crate::config::Config;
+use crate::crypto::{self, Key};
+use crate::dotenv;
+use crate::error::{Error, Result};
+
+/// The type a `@type` directive asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    /// decouple's booleans.
+    Bool,
+    /// A signed 64-bit integer.
+    Int,
+    /// A float.
+    Float,
+    /// A URL with a scheme: `postgres://...`, `https://...`.
+    Url,
+    /// A comma-separated list (quotes balanced).
+    Csv,
+    /// Any JSON value.
+    Json,
+}
+
+impl ValueType {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "bool" => ValueType::Bool,
+            "int" => ValueType::Int,
+            "float" => ValueType::Float,
+            "url" => ValueType::Url,
+            "csv" => ValueType::Csv,
+            "json" => ValueType::Json,
+            _ => return None,
+        })
+    }
+
+    /// The directive's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::Bool => "bool",
+            ValueType::Int => "int",
+            ValueType::Float => "float",
+            ValueType::Url => "url",
+            ValueType::Csv => "csv",
+            ValueType::Json => "json",
+        }
+    }
+
+    /// Checks a value; the error is a reason that never quotes the value.
+    pub fn check(self, value: &str) -> std::result::Result<(), String> {
+        let r = match self {
+            ValueType::Bool => bool::from_value(value).map(drop),
+            ValueType::Int => i64::from_value(value).map(drop),
+            ValueType::Float => f64::from_value(value).map(drop),
+            ValueType::Csv => Csv::<String>::from_value(value).map(drop),
+            ValueType::Json => serde_json::from_str::<serde_json::Value>(value)
+                .map(drop)
+                .map_err(|_| crate::CastError::new("not valid JSON")),
+            ValueType::Url => {
+                if looks_like_url(value.trim()) {
+                    Ok(())
+                } else {
+                    Err(crate::CastError::new("not a URL (scheme://...)"))
+                }
+            }
+        };
+        r.map_err(|e| e.reason().to_owned())
+    }
+}
+
+fn looks_like_url(v: &str) -> bool {
+    let Some((scheme, rest)) = v.split_once("://") else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+        && !rest.is_empty()
+        && !rest.chars().any(char::is_whitespace)
+}
+
+/// What `@generate` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generate {
+    /// A Fernet key (32 bytes, URL-safe base64).
+    Fernet,
+    /// N random bytes as hex (2N characters).
+    Hex(usize),
+    /// N random bytes as URL-safe base64 without padding.
+    Urlsafe(usize),
+}
+
+impl Generate {
+    fn parse(s: &str) -> Option<Self> {
+        if s == "fernet" {
+            return Some(Generate::Fernet);
+        }
+        let (kind, n) = s.split_once(':')?;
+        let n: usize = n.parse().ok().filter(|n| (1..=1024).contains(n))?;
+        match kind {
+            "hex" => Some(Generate::Hex(n)),
+            "urlsafe" => Some(Generate::Urlsafe(n)),
+            _ => None,
+        }
+    }
+
+    /// A fresh value.
+    pub fn value(self) -> zeroize::Zeroizing<String> {
+        match self {
+            Generate::Fernet => Key::generate().to_base64(),
+            Generate::Hex(n) => crypto::token_hex(n),
+            Generate::Urlsafe(n) => crypto::token_urlsafe(n),
+        }
+    }
+}
+
+impl fmt::Display for Generate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Generate::Fernet => f.write_str("fernet"),
+            Generate::Hex(n) => write!(f, "hex:{n}"),
+            Generate::Urlsafe(n) => write!(f, "urlsafe:{n}"),
+        }
+    }
+}
+
+/// One key of `.env.example`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExampleKey {
+    /// The key.
+    pub key: String,
+    /// Its line in `.env.example`.
+    pub line: u32,
+    /// `false` with `@optional`.
+    pub required: bool,
+    /// `@type`, if given.
+    pub ty: Option<ValueType>,
+    /// `@generate`, if given.
+    pub generate: Option<Generate>,
+    /// The comment text above the key, directives removed.
+    pub description: String,
+}
+
+/// A parsed `.env.example`.
+#[derive(Debug, Clone)]
+pub struct Example {
+    /// The file.
+    pub path: PathBuf,
+    /// Its text (keys and placeholder values; no real secrets).
+    pub text: String,
+    /// Its keys in file order (a duplicated key appears once, at its last line).
+    pub keys: Vec<ExampleKey>,
+}
+
+impl Example {
+    /// Reads and parses `.env.example`. Syntax errors and unknown directives
+    /// are [`Error::Parse`] with the line.
+    pub fn load(path: impl AsRef<Path>) -> Result<Example> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Example::parse(path, text)
+    }
+
+    /// Parses the text of a `.env.example` read from `path`.
+    pub fn parse(path: impl Into<PathBuf>, text: String) -> Result<Example> {
+        let path = path.into();
+        let parse_err = |line: u32, reason: String| Error::Parse {
+            path: path.clone(),
+            line,
+            reason: reason.into(),
+        };
+        let entries = dotenv::parse(&text).map_err(|e| parse_err(e.line, e.kind.to_string()))?;
+        let body = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let lines: Vec<&str> = body.lines().collect();
+        let mut keys: Vec<ExampleKey> = Vec::new();
+        for e in &entries {
+            let mut k = ExampleKey {
+                key: e.key.to_owned(),
+                line: e.line,
+                required: true,
+                ty: None,
+                generate: None,
+                description: String::new(),
+            };
+            // The comment block directly above the key, top to bottom.
+            let mut first = e.line as usize - 1;
+            while first > 0 && lines[first - 1].trim_start().starts_with('#') {
+                first -= 1;
+            }
+            let mut description = Vec::new();
+            for (i, raw) in lines[first..e.line as usize - 1].iter().enumerate() {
+                let line_no = (first + i + 1) as u32;
+                let comment = raw.trim_start().trim_start_matches('#').trim();
+                if !comment.starts_with('@') {
+                    description.push(comment);
+                    continue;
+                }
+                let mut words = comment.split_whitespace();
+                while let Some(word) = words.next() {
+                    match word {
+                        "@required" => k.required = true,
+                        "@optional" => k.required = false,
+                        "@type" => {
+                            k.ty =
+                                Some(words.next().and_then(ValueType::parse).ok_or_else(|| {
+                                    parse_err(
+                                        line_no,
+                                        "@type takes one of bool, int, float, url, csv, json"
+                                            .into(),
+                                    )
+                                })?);
+                        }
+                        "@generate" => {
+                            k.generate =
+                                Some(words.next().and_then(Generate::parse).ok_or_else(|| {
+                                    parse_err(
+                                        line_no,
+                                        "@generate takes fernet, hex:N or urlsafe:N (N from 1 to 1024)"
+                                            .into(),
+                                    )
+                                })?);
+                        }
+                        other if other.starts_with('@') => {
+                            return Err(parse_err(
+                                line_no,
+                                format!(
+                                    "unknown directive {other} (use @required, @optional, @type, @generate)"
+                                ),
+                            ));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            k.description = description.join(" ").trim().to_owned();
+            keys.retain(|old| old.key != k.key);
+            keys.push(k);
+        }
+        Ok(Example { path, text, keys })
+    }
+
+    /// The key named `key`, if the example has it.
+    pub fn get(&self, key: &str) -> Option<&ExampleKey> {
+        self.keys.iter().find(|k| k.key == key)
+    }
+}
+
+/// How serious a [`Problem`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Fails `check` only with `--strict`.
+    Warning,
+    /// Fails `check`.
+    Error,
+}
+
+/// One finding of a check: where, which key, what — never a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Error or warning.
+    pub severity: Severity,
+    /// A stable short name: `missing`, `empty`, `type`, `extra`, `duplicate`,
+    /// `syntax`, `not-ignored`, `tracked`, `permissions`, `secret-in-example`,
+    /// `no-key`.
+    pub kind: &'static str,
+    /// The file the problem is in or about.
+    pub file: Option<PathBuf>,
+    /// The line, where there is one.
+    pub line: Option<u32>,
+    /// The key, where there is one.
+    pub key: Option<String>,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.severity == Severity::Warning {
+            f.write_str("warning: ")?;
+        }
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "{}:{line}: ", file.display())?,
+            (Some(file), None) => write!(f, "{}: ", file.display())?,
+            _ => {}
+        }
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Compares the effective configuration with the example: required keys
+/// missing or empty, values that do not cast to their `@type` (errors), and
+/// keys that files define but the example does not list (warnings).
+pub fn check_config(cfg: &Config, example: &Example) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let at_example = |k: &ExampleKey| (Some(example.path.clone()), Some(k.line));
+    for k in &example.keys {
+        let value = match cfg.get_raw(&k.key) {
+            Ok(v) => v,
+            Err(e) => {
+                problems.push(Problem {
+                    severity: Severity::Error,
+                    kind: "unreadable",
+                    file: None,
+                    line: None,
+                    key: Some(k.key.clone()),
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let origin = cfg.source_of(&k.key);
+        let (file, line) = match &origin {
+            Some(
+                crate::Origin::Dotenv { path, line } | crate::Origin::Encrypted { path, line },
+            ) => (Some(path.to_path_buf()), Some(*line)),
+            _ => at_example(k),
+        };
+        use secrecy::ExposeSecret;
+        match value {
+            None if k.required => {
+                let (file, line) = at_example(k);
+                let mut message = "required but not set".to_owned();
+                if !cfg.skipped_encrypted().is_empty() {
+                    message.push_str(" (an encrypted file was not read: no key)");
+                }
+                problems.push(Problem {
+                    severity: Severity::Error,
+                    kind: "missing",
+                    file,
+                    line,
+                    key: Some(k.key.clone()),
+                    message,
+                });
+            }
+            None => {}
+            Some(v) if v.expose_secret().trim().is_empty() && k.required => {
+                problems.push(Problem {
+                    severity: Severity::Error,
+                    kind: "empty",
+                    file,
+                    line,
+                    key: Some(k.key.clone()),
+                    message: format!(
+                        "required but empty (from {})",
+                        origin.map(|o| o.to_string()).unwrap_or_default()
+                    ),
+                });
+            }
+            Some(v) => {
+                if let Some(ty) = k.ty
+                    && let Err(reason) = ty.check(v.expose_secret())
+                {
+                    problems.push(Problem {
+                        severity: Severity::Error,
+                        kind: "type",
+                        file,
+                        line,
+                        key: Some(k.key.clone()),
+                        message: format!(
+                            "expected {} (from {}): {reason}",
+                            ty.name(),
+                            origin.map(|o| o.to_string()).unwrap_or_default()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    for (key, origin) in cfg.keys() {
+        if example.get(&key).is_some() {
+            continue;
+        }
+        let (file, line) = match &origin {
+            crate::Origin::Dotenv { path, line } | crate::Origin::Encrypted { path, line } => {
+                (Some(path.to_path_buf()), Some(*line))
+            }
+            _ => (None, None),
+        };
+        problems.push(Problem {
+            severity: Severity::Warning,
+            kind: "extra",
+            file,
+            line,
+            key: Some(key),
+            message: format!("not in {}", example.path.display()),
+        });
+    }
+    problems
+}
+
+/// Whether a value in `.env.example` looks like a real secret rather than a
+/// placeholder: a known token prefix, a private key, or a long
+/// high-entropy string.
+pub fn looks_like_secret(value: &str) -> bool {
+    let v = value.trim();
+    const PREFIXES: [&str; 14] = [
+        "sk_live_",
+        "rk_live_",
+        "sk_test_",
+        "ghp_",
+        "gho_",
+        "ghs_",
+        "ghu_",
+        "github_pat_",
+        "xoxb-",
+        "xoxp-",
+        "glpat-",
+        "AKIA",
+        "AIza",
+        "-----BEGIN",
+    ];
+    if PREFIXES.iter().any(|p| v.starts_with(p)) && v.len() >= 12 {
+        return true;
+    }
+    // A URL with a password in it (scheme://user:pass@host).
+    if let Some((_, rest)) = v.split_once("://") {
+        let auth = rest.split('/').next().unwrap_or("");
+        return auth.rsplit_once('@').is_some_and(|(userinfo, _)| {
+            userinfo
+                .split_once(':')
+                .is_some_and(|(_, pw)| pw.len() >= 8 && !placeholder(pw) && entropy(pw) > 3.0)
+        });
+    }
+    if v.len() < 20 || placeholder(v) {
+        return false;
+    }
+    !v.contains(char::is_whitespace) && entropy(v) > 3.5
+}
+
+/// Words that mark a value as a placeholder, not a secret.
+fn placeholder(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
+    [
+        "change",
+        "example",
+        "xxx",
+        "your",
+        "placeholder",
+        "dummy",
+        "todo",
+        "replace",
+        "<",
+        "secret",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
+}
+
+/// Shannon entropy in bits per character.
+fn entropy(s: &str) -> f64 {
+    let mut counts = std::collections::HashMap::new();
+    let mut n = 0usize;
+    for c in s.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+        n += 1;
+    }
+    counts
+        .values()
+        .map(|&c| {
+            let p = c as f64 / n as f64;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// The text of a new `.env` made from the example: comments and order
+/// kept, `@generate` keys filled with fresh values, other values as the
+/// example has them.
+#[derive(Debug)]
+pub struct Init {
+    /// The new file's text (holds fresh secrets).
+    pub text: zeroize::Zeroizing<String>,
+    /// Keys that were generated, with what made them.
+    pub generated: Vec<(String, Generate)>,
+    /// Required keys whose value is still empty.
+    pub needs_value: Vec<String>,
+}
+
+/// Makes the new `.env` text from `example`.
+pub fn init_text(example: &Example) -> Result<Init> {
+    let mut text = zeroize::Zeroizing::new(example.text.clone());
+    let mut generated = Vec::new();
+    for k in &example.keys {
+        if let Some(g) = k.generate {
+            let value = g.value();
+            *text = dotenv::set_entry(&text, &k.key, &value).map_err(|e| Error::Parse {
+                path: example.path.clone(),
+                line: e.line,
+                reason: e.kind.to_string().into(),
+            })?;
+            generated.push((k.key.clone(), g));
+        }
+    }
+    let entries = dotenv::parse(&text).map_err(|e| Error::Parse {
+        path: example.path.clone(),
+        line: e.line,
+        reason: e.kind.to_string().into(),
+    })?;
+    let needs_value = example
+        .keys
+        .iter()
+        .filter(|k| k.required && k.generate.is_none())
+        .filter(|k| {
+            entries
+                .iter()
+                .rev()
+                .find(|e| e.key == k.key)
+                .is_none_or(|e| e.value.trim().is_empty())
+        })
+        .map(|k| k.key.clone())
+        .collect();
+    Ok(Init {
+        text,
+        generated,
+        needs_value,
+    })
+}
+
+impl Config {
+    /// Checks this configuration against a `.env.example`: every required
+    /// key set and non-empty, every `@type` respected. All problems are
+    /// returned at once in [`Error::Check`]; warnings (keys the example
+    /// does not list) do not fail it.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let example = dir.path().join(".env.example");
+    /// std::fs::write(&example, "# @type int\nPORT=8000\nSECRET_KEY=\n")?;
+    /// let cfg = envcloak::Config::builder().environment([("PORT", "eighty")]).build()?;
+    /// let err = cfg.check_against(&example).unwrap_err();
+    /// assert!(err.to_string().contains("PORT: expected int"));
+    /// assert!(err.to_string().contains("SECRET_KEY: required but not set"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_against(&self, example: impl AsRef<Path>) -> Result<()> {
+        let example = Example::load(example)?;
+        let problems: Vec<String> = check_config(self, &example)
+            .into_iter()
+            .filter(|p| p.severity == Severity::Error)
+            .map(|p| p.to_string())
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Check {
+                example: example.path,
+                problems,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex(text: &str) -> Example {
+        Example::parse(".env.example", text.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn directives_and_descriptions() {
+        let e = ex(
+            "# The signing key.\n# @required\n# @generate fernet\nSECRET_KEY=\n\n# Debug mode\n# @optional @type bool\nDEBUG=false\nPLAIN=x\n",
+        );
+        let s = e.get("SECRET_KEY").unwrap();
+        assert_eq!(
+            (s.line, s.required, s.generate),
+            (4, true, Some(Generate::Fernet))
+        );
+        assert_eq!(s.description, "The signing key.");
+        let d = e.get("DEBUG").unwrap();
+        assert_eq!((d.required, d.ty), (false, Some(ValueType::Bool)));
+        assert_eq!(d.description, "Debug mode");
+        let p = e.get("PLAIN").unwrap();
+        assert_eq!((p.required, p.ty, p.generate), (true, None, None));
+    }
+
+    #[test]
+    fn bad_directives_name_the_line() {
+        for (text, line) in [
+            ("# @type integer\nA=1\n", 1),
+            ("\n# @generate hex:0\nA=\n", 2),
+            ("# @generate base32:8\nA=\n", 1),
+            ("# ok\n# @requird\nA=\n", 2),
+        ] {
+            match Example::parse(".env.example", text.to_owned()) {
+                Err(Error::Parse { line: l, .. }) => assert_eq!(l, line, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn secret_detection() {
+        for s in [
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+            "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+            "AKIAIOSFODNN7EXAMPLX",
+            "8f3a9c2d7e1b4f6a0c5d9e2b7a1f4c8d",
+            "postgres://app:Xk9#mQ2$vL7pR4@db.example.com/app",
+        ] {
+            assert!(looks_like_secret(s), "{s}");
+        }
+        for s in [
+            "",
+            "changeme",
+            "postgres://localhost:5432/app",
+            "your-api-key-here-please-change",
+            "false",
+            "https://example.com/a/very/long/path/that/is/fine",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert!(!looks_like_secret(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn init_generates_and_keeps_the_rest() {
+        let e = ex(
+            "# top\n# @generate hex:16\nTOKEN=\nURL=postgres://localhost/app\n# @required\nAPI_KEY=\n# @optional\nOPT=\n",
+        );
+        let init = init_text(&e).unwrap();
+        let entries = dotenv::parse(&init.text).unwrap();
+        assert_eq!(entries[0].key, "TOKEN");
+        assert_eq!(entries[0].value.len(), 32);
+        assert!(entries[0].value.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(init.text.starts_with("# top\n# @generate hex:16\nTOKEN="));
+        assert!(
+            init.text.ends_with(
+                "URL=postgres://localhost/app\n# @required\nAPI_KEY=\n# @optional\nOPT=\n"
+            )
+        );
+        assert_eq!(
+            init.generated,
+            vec![("TOKEN".to_owned(), Generate::Hex(16))]
+        );
+        assert_eq!(init.needs_value, vec!["API_KEY".to_owned()]);
+    }
+}
