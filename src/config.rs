@@ -159,6 +159,30 @@ impl Config {
         out.into_iter().collect()
     }
 
+    /// Every key of every layer (the environment included), with the origin
+    /// of its effective value. Unsorted.
+    pub(crate) fn all_keys(&self) -> Vec<(String, Origin)> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for layer in &self.layers {
+            for key in layer.keys() {
+                if seen.insert(key)
+                    && let Some(origin) = self.source_of(key)
+                {
+                    out.push((key.to_owned(), origin));
+                }
+            }
+        }
+        for key in self.file_refs.keys() {
+            if seen.insert(key)
+                && let Some(origin) = self.source_of(key)
+            {
+                out.push((key.to_string(), origin));
+            }
+        }
+        out
+    }
+
     /// The raw effective value of `key`, uncast, for tools that print or
     /// export values (the CLI's `get`, `run`). Prefer [`get`](Self::get).
     pub fn get_raw(&self, key: &str) -> Result<Option<SecretString>> {
@@ -321,6 +345,7 @@ pub struct ConfigBuilder {
     profile: Option<String>,
     env: EnvSource,
     ttl: Option<Duration>,
+    skip_encrypted: bool,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -435,6 +460,12 @@ impl ConfigBuilder {
         self
     }
 
+    /// Whether to read encrypted files at all (default: yes).
+    pub fn read_encrypted(mut self, read: bool) -> Self {
+        self.skip_encrypted = !read;
+        self
+    }
+
     /// Refuse encrypted files older than `ttl` (by the token's timestamp).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
@@ -501,7 +532,9 @@ impl ConfigBuilder {
         } else {
             (self.files.clone(), true)
         };
-        let (encrypted, enc_required) = if self.encrypted.is_empty() {
+        let (encrypted, enc_required) = if self.skip_encrypted {
+            (Vec::new(), false)
+        } else if self.encrypted.is_empty() {
             (with_profile(".env", ".enc"), false)
         } else {
             (self.encrypted.clone(), true)

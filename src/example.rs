@@ -383,6 +383,8 @@ pub fn check_config(cfg: &Config, example: &Example) -> Vec<Problem> {
                     ),
                 });
             }
+            // An optional key may be empty, whatever its type.
+            Some(v) if v.expose_secret().trim().is_empty() => {}
             Some(v) => {
                 if let Some(ty) = k.ty
                     && let Err(reason) = ty.check(v.expose_secret())
@@ -460,6 +462,11 @@ pub fn looks_like_secret(value: &str) -> bool {
     }
     if v.len() < 20 || placeholder(v) {
         return false;
+    }
+    // Random hex (tokens, `@generate hex:N`) has at most 4 bits per
+    // character, often measured lower: judge it by length instead.
+    if v.len() >= 24 && v.bytes().all(|b| b.is_ascii_hexdigit()) && entropy(v) > 2.5 {
+        return true;
     }
     !v.contains(char::is_whitespace) && entropy(v) > 3.5
 }

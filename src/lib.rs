@@ -96,6 +96,7 @@ pub mod example;
 pub mod fsio;
 pub mod keys;
 mod layer;
+mod settings;
 pub mod vault;
 
 use std::sync::OnceLock;
@@ -104,6 +105,7 @@ pub use cast::{Cast, CastError, Choices, Csv, FromValue, Json, Parsed};
 pub use config::{Config, ConfigBuilder, project_root};
 pub use error::{Error, Origin, Result};
 pub use secrecy::{ExposeSecret, SecretBox, SecretString};
+pub use settings::secret_string;
 
 /// The process-wide configuration, built on first use by [`Config::auto`].
 /// A failed build is kept and returned by every call.

@@ -60,8 +60,10 @@ pub fn password_header(path: &Path, contents: &[u8]) -> Result<Option<PasswordHe
         })
 }
 
-/// Decrypts `contents` (read from `path`) and checks that the plaintext is
-/// UTF-8 dotenv text that parses. Nothing is written anywhere.
+/// Decrypts `contents` (read from `path`) to UTF-8 text. The text is not
+/// checked for dotenv syntax here (so a damaged file can still be shown and
+/// fixed); [`seal`] checks it before anything is written. Nothing is
+/// written anywhere.
 pub fn open(
     path: &Path,
     contents: &[u8],
@@ -78,14 +80,18 @@ pub fn open(
         path: path.to_path_buf(),
         kind,
     })?;
-    let text = String::from_utf8(bytes.to_vec()).map_err(|_| Error::Parse {
-        path: path.to_path_buf(),
-        line: 0,
-        reason: "the decrypted text is not UTF-8".into(),
-    })?;
-    let text = Zeroizing::new(text);
-    validate(path, &text)?;
-    Ok(text)
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => Ok(Zeroizing::new(text.to_owned())),
+        Err(e) => {
+            let good = e.valid_up_to();
+            let line = bytes[..good].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+            Err(Error::Parse {
+                path: path.to_path_buf(),
+                line,
+                reason: "the decrypted text is not valid UTF-8".into(),
+            })
+        }
+    }
 }
 
 /// Checks that `text` is dotenv text that parses, naming `path` and the line.

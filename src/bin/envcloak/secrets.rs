@@ -242,9 +242,26 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
             iterations: a.iterations,
         }
     } else {
-        match ui::find_keyring(g, &output)? {
-            Some((ring, _)) => Sealer::Keys(ring),
-            None => Sealer::Keys(new_key_file(g)?),
+        let existing = match std::fs::read(&output) {
+            Ok(bytes) => Some(vault::password_header(&output, &bytes)?),
+            Err(_) => None,
+        };
+        match (existing, ui::find_keyring(g, &output)?) {
+            // An existing password-mode file stays in password mode.
+            (Some(Some(header)), _) => Sealer::Password {
+                password: ui::password(&format!("password for {}: ", output.display()), false)?,
+                iterations: header.iterations,
+            },
+            (_, Some((ring, _))) => Sealer::Keys(ring),
+            (None, None) => Sealer::Keys(new_key_file(g)?),
+            // Never replace a file that no key we have opens: it is the team's.
+            (Some(None), None) => {
+                return Err(ui::no_key(g, &output).hint(format!(
+                    "{} exists and was encrypted with a key you do not have: get the key \
+                     from a teammate (or delete the file to start over with a new key)",
+                    output.display()
+                )));
+            }
         }
     };
     vault::seal(&output, &text, &sealer)?;
@@ -294,6 +311,13 @@ pub fn decrypt(g: &Global, a: DecryptArgs) -> CmdResult {
             (vault::open(&path, &contents, &sealer, Some(secs))?, sealer)
         }
     };
+    if let Err(e) = vault::validate(&path, &text) {
+        if a.format != Format::Dotenv {
+            return Err(e.into());
+        }
+        // Shown as it is, so a damaged file can still be read and repaired.
+        ui::note(format!("warning: {e} (the text is shown as it is)"));
+    }
     let rendered = render(&text, a.format)?;
     match a.output {
         None => {
@@ -346,6 +370,10 @@ fn render(text: &str, format: Format) -> CmdResult<Zeroizing<String>> {
         }
         Format::Shell => {
             for k in order {
+                if k.contains('.') {
+                    ui::note(format!("skipped {k}: not a valid shell variable name"));
+                    continue;
+                }
                 out.push_str("export ");
                 out.push_str(k);
                 out.push_str("='");
@@ -367,8 +395,11 @@ pub fn edit(g: &Global, a: EditArgs) -> CmdResult {
         .unwrap_or_else(|| "vi".to_owned());
     // A private directory (0700) and file (0600); removed on every path
     // when `dir` drops, after the plaintext is overwritten.
-    let dir = tempfile::Builder::new()
-        .prefix("envcloak-edit-")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("envcloak-edit-");
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    let dir = builder
         .tempdir()
         .map_err(|e| Failure::new(format!("creating a private temporary directory: {e}")))?;
     let tmp = PrivateFile::create(dir.path().join(".env"), text.as_bytes())?;

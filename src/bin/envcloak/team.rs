@@ -175,9 +175,13 @@ pub fn check(g: &Global, a: CheckArgs) -> CmdResult {
         }
     }
     let enc = ui::encrypted_path(g, None)?;
+    let mut read_encrypted = true;
+    let mut key_error = false;
     if enc.exists() {
         let contents = vault::read(&enc)?;
-        let sealer = match vault::password_header(&enc, &contents)? {
+        let header = vault::password_header(&enc, &contents)?;
+        let password_mode = header.is_some();
+        let sealer = match header {
             Some(h) => std::env::var("ENVCLOAK_PASSWORD")
                 .ok()
                 .filter(|p| !p.is_empty())
@@ -185,9 +189,34 @@ pub fn check(g: &Global, a: CheckArgs) -> CmdResult {
                     password: zeroize::Zeroizing::new(p),
                     iterations: h.iterations,
                 }),
-            None => ui::find_keyring(g, &enc)?.map(|(ring, _)| Sealer::Keys(ring)),
+            None => match ui::find_keyring(g, &enc) {
+                Ok(found) => found.map(|(ring, _)| Sealer::Keys(ring)),
+                // A key that cannot be used (loose permissions, bad format)
+                // is a problem to report, not a reason to stop checking.
+                Err(f) => {
+                    if !f.message().contains("too open") {
+                        problems.push(problem(
+                            Severity::Error,
+                            "key",
+                            &enc,
+                            None,
+                            None,
+                            f.message().to_owned(),
+                        ));
+                    }
+                    key_error = true;
+                    None
+                }
+            },
         };
+        // Without a key the library skips the file itself (and says so in
+        // "not set" problems); without a password or with an unusable key,
+        // leave it out.
+        if key_error || (sealer.is_none() && password_mode) {
+            read_encrypted = false;
+        }
         match sealer {
+            None if key_error => {}
             None => problems.push(problem(
                 Severity::Warning,
                 "no-key",
@@ -217,7 +246,7 @@ pub fn check(g: &Global, a: CheckArgs) -> CmdResult {
     // The effective configuration against the example.
     if let Some(ex) = &example {
         if files_ok {
-            let cfg = ui::config(g)?;
+            let cfg = ui::builder(g, read_encrypted)?.build()?;
             problems.extend(example::check_config(&cfg, ex));
         } else {
             problems.push(problem(
@@ -489,7 +518,13 @@ fn backup_name(path: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!("{name}.backup-{stamp}"))
+    let mut candidate = path.with_file_name(format!("{name}.backup-{stamp}"));
+    let mut n = 1;
+    while candidate.exists() {
+        n += 1;
+        candidate = path.with_file_name(format!("{name}.backup-{stamp}-{n}"));
+    }
+    candidate
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian

@@ -43,6 +43,11 @@ impl Failure {
     pub fn exit_code(&self) -> u8 {
         self.code
     }
+
+    /// The one-line message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl From<Error> for Failure {
@@ -157,20 +162,25 @@ pub fn find_keyring(g: &Global, encrypted: &Path) -> CmdResult<Option<(Keyring, 
 
 /// Like [`find_keyring`], but no key is an error listing where it looked.
 pub fn require_keyring(g: &Global, encrypted: &Path) -> CmdResult<(Keyring, String)> {
-    if let Some(found) = find_keyring(g, encrypted)? {
-        return Ok(found);
+    match find_keyring(g, encrypted)? {
+        Some(found) => Ok(found),
+        None => Err(no_key(g, encrypted)),
     }
+}
+
+/// The "no key found" failure for `encrypted`, listing every place looked in.
+pub fn no_key(g: &Global, encrypted: &Path) -> Failure {
     let p = profile(g);
     let search = keys::Search {
         env: &process_env,
         profile: p.as_deref(),
         encrypted,
     };
-    Err(Error::KeyNotFound {
+    Error::KeyNotFound {
         path: encrypted.to_path_buf(),
         looked: keys::places(&search),
     }
-    .into())
+    .into()
 }
 
 /// The password for password mode: `ENVCLOAK_PASSWORD`, else a no-echo
@@ -228,7 +238,16 @@ pub fn open_existing(g: &Global, path: &Path) -> CmdResult<(Zeroizing<String>, S
 /// Builds the layered configuration the way the library would, with the
 /// CLI's `--file`, `--profile` and `--key-file`.
 pub fn config(g: &Global) -> CmdResult<envcloak::Config> {
-    let mut b = envcloak::Config::builder();
+    Ok(builder(g, true)?.build()?)
+}
+
+/// The builder behind [`config`]; without `read_encrypted`, encrypted files
+/// are left out (and no password is asked for).
+pub fn builder(g: &Global, read_encrypted: bool) -> CmdResult<envcloak::ConfigBuilder> {
+    let mut b = envcloak::Config::builder().read_encrypted(read_encrypted);
+    if !read_encrypted {
+        return Ok(b);
+    }
     if let Some(p) = &g.profile {
         b = b.profile(p);
     }
@@ -246,5 +265,5 @@ pub fn config(g: &Global) -> CmdResult<envcloak::Config> {
             password(&format!("password for {}: ", enc.display()), false)?.as_str(),
         ));
     }
-    Ok(b.build()?)
+    Ok(b)
 }
