@@ -673,6 +673,13 @@ fn discover_from(start: &Path) -> PathBuf {
 
 /// Reads a file, or `None` when it is absent and not required.
 fn read_bytes(path: &Path, required: bool) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    // A FIFO or a device would block or never end; a directory is a mistake.
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            return Err(Error::io(path, std::io::Error::other("not a regular file")));
+        }
+        _ => {}
+    }
     match std::fs::read(path) {
         Ok(b) => Ok(Some(Zeroizing::new(b))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(None),

@@ -93,7 +93,15 @@ pub enum ParseErrorKind {
     /// `${` without a closing `}` on the same line.
     #[error("unterminated ${{...}} expansion")]
     UnterminatedExpansion,
+    /// Expansions in one file copied more than [`MAX_EXPANSION`] bytes
+    /// (a chain like `B=${A}${A}`, `C=${B}${B}`, ... doubles at every line).
+    #[error("expansions copy more than 64 MiB in this file; refusing to go on")]
+    ExpansionTooLarge,
 }
+
+/// The most bytes `${VAR}` expansions may copy in one file: enough for any
+/// real file, and a bound on memory for a hostile one.
+pub const MAX_EXPANSION: usize = 64 << 20;
 
 /// Which quote was left open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +142,7 @@ pub fn parse_with_env<'a>(
         env,
         entries: Vec::with_capacity(text.len() / 32),
         index: None,
+        expanded: 0,
     };
     p.run()?;
     Ok(p.entries)
@@ -148,6 +157,8 @@ struct Parser<'a, 'e> {
     entries: Vec<Entry<'a>>,
     /// Key -> index of its last entry; built on the first expansion only.
     index: Option<HashMap<&'a str, usize>>,
+    /// Bytes copied by expansions so far.
+    expanded: usize,
 }
 
 fn is_key_start(b: u8) -> bool {
@@ -472,11 +483,19 @@ impl<'a> Parser<'a, '_> {
                 return Ok(());
             }
         };
-        if let Some(v) = (self.env)(name) {
-            out.push_str(&v);
-        } else if let Some(i) = self.lookup(name) {
-            out.push_str(&self.entries[i].value);
+        let env_value = (self.env)(name);
+        let value: &str = match &env_value {
+            Some(v) => v,
+            None => match self.lookup(name) {
+                Some(i) => &self.entries[i].value,
+                None => "",
+            },
+        };
+        self.expanded += value.len();
+        if self.expanded > MAX_EXPANSION {
+            return Err(self.err(ParseErrorKind::ExpansionTooLarge));
         }
+        out.push_str(value);
         Ok(())
     }
 
@@ -691,6 +710,17 @@ mod tests {
         assert_eq!(err("A=x\\\n").kind, ParseErrorKind::DanglingBackslash);
         assert_eq!(err("A=${X\n").kind, ParseErrorKind::UnterminatedExpansion);
         assert_eq!(err("\n\nA=${X").line, 3);
+    }
+
+    #[test]
+    fn doubling_expansions_are_refused_not_exhausting_memory() {
+        let mut text = String::from("A0=0123456789abcdef\n");
+        for i in 1..64 {
+            text.push_str(&format!("A{i}=${{A{}}}${{A{}}}\n", i - 1, i - 1));
+        }
+        let e = err(&text);
+        assert_eq!(e.kind, ParseErrorKind::ExpansionTooLarge);
+        assert!(e.line > 20 && e.line < 30, "{}", e.line);
     }
 
     #[test]

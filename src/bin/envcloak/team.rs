@@ -156,6 +156,18 @@ pub fn check(g: &Global, a: CheckArgs) -> CmdResult {
     }
     let mut files_ok = true;
     for path in &plain {
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            problems.push(problem(
+                Severity::Error,
+                "unreadable",
+                path,
+                None,
+                None,
+                "not a regular file",
+            ));
+            files_ok = false;
+            continue;
+        }
         if let Ok(bytes) = std::fs::read(path) {
             let bytes = zeroize::Zeroizing::new(bytes);
             match std::str::from_utf8(&bytes) {
