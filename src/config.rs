@@ -73,7 +73,7 @@ impl Config {
     /// `Option`), [`Error::Invalid`] when it does not cast.
     pub fn get<T: FromValue>(&self, key: &str) -> Result<T> {
         match self.find(key)? {
-            Some(found) => self.cast(key, &found, &T::expected(), T::from_value),
+            Some(found) => self.cast(key, &found, T::expected, T::from_value),
             None => T::when_missing().ok_or_else(|| self.missing(key)),
         }
     }
@@ -83,7 +83,7 @@ impl Config {
     /// error.
     pub fn get_or<T: FromValue>(&self, key: &str, default: T) -> Result<T> {
         match self.find(key)? {
-            Some(found) => self.cast(key, &found, &T::expected(), T::from_value),
+            Some(found) => self.cast(key, &found, T::expected, T::from_value),
             None => Ok(default),
         }
     }
@@ -100,7 +100,7 @@ impl Config {
     /// ```
     pub fn get_with<T>(&self, key: &str, cast: impl Cast<T>) -> Result<T> {
         match self.find(key)? {
-            Some(found) => self.cast(key, &found, &cast.expected(), |raw| cast.cast(raw)),
+            Some(found) => self.cast(key, &found, || cast.expected(), |raw| cast.cast(raw)),
             None => Err(self.missing(key)),
         }
     }
@@ -108,7 +108,7 @@ impl Config {
     /// Like [`get_with`](Self::get_with), with a default for a missing key.
     pub fn get_with_or<T>(&self, key: &str, cast: impl Cast<T>, default: T) -> Result<T> {
         match self.find(key)? {
-            Some(found) => self.cast(key, &found, &cast.expected(), |raw| cast.cast(raw)),
+            Some(found) => self.cast(key, &found, || cast.expected(), |raw| cast.cast(raw)),
             None => Ok(default),
         }
     }
@@ -249,7 +249,7 @@ impl Config {
         &self,
         key: &str,
         found: &Found<'_>,
-        expected: &str,
+        expected: impl FnOnce() -> std::borrow::Cow<'static, str>,
         cast: impl FnOnce(&str) -> std::result::Result<T, CastError>,
     ) -> Result<T> {
         let raw = match found {
@@ -262,7 +262,7 @@ impl Config {
                 Found::Borrowed(_, i, line) => self.layers[*i].origin(key, *line),
                 Found::Owned(_, origin) => origin.clone(),
             },
-            expected: expected.into(),
+            expected: expected().into(),
             reason: e.reason().into(),
         })
     }

@@ -1888,3 +1888,28 @@ fn every_command_has_help_with_examples() {
     p.envcloak(&["--version"]).run().ok();
     p.envcloak(&["no-such-command"]).run().fails(2);
 }
+
+#[test]
+fn edit_interrupted_by_a_signal_wipes_the_temp_file_and_saves_nothing() {
+    let (p, tmp) = edit_project();
+    // The editor's parent is `sh -c`, whose parent is envcloak: signal it,
+    // as a Ctrl-C or a closed terminal would, while the editor still runs.
+    for sig in ["INT", "TERM", "HUP"] {
+        let editor = p.script(
+            "signal.sh",
+            &format!(
+                "printf 'X=1\\n' >> \"$1\"; gp=$(awk '{{print $4}}' /proc/$PPID/stat); kill -{sig} \"$gp\"; sleep 0.3"
+            ),
+        );
+        let before = p.read(".env.enc");
+        let out = p
+            .envcloak(&["edit"])
+            .env("EDITOR", editor.as_os_str())
+            .env("TMPDIR", tmp.as_os_str())
+            .run()
+            .fails(130);
+        out.error_says(&["interrupted", "unchanged"]).hides(CANARY);
+        assert_eq!(p.read(".env.enc"), before, "SIG{sig}");
+        assert_empty_dir(&tmp);
+    }
+}

@@ -563,3 +563,34 @@ fn config_is_send_and_sync_and_reads_from_many_threads() {
         }
     });
 }
+
+/// The library never mutates the process environment (unsound with threads,
+/// `unsafe` in edition 2024) and has no unsafe code at all.
+#[test]
+fn no_set_var_and_no_unsafe_in_the_sources() {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    assert!(files.len() > 10, "{files:?}");
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for needle in ["set_var(", "remove_var(", "unsafe {", "unsafe fn"] {
+            assert!(!text.contains(needle), "{} contains {needle}", f.display());
+        }
+    }
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    assert!(lib.contains("#![forbid(unsafe_code)]"));
+}

@@ -403,6 +403,9 @@ pub fn edit(g: &Global, a: EditArgs) -> CmdResult {
         .tempdir()
         .map_err(|e| Failure::new(format!("creating a private temporary directory: {e}")))?;
     let tmp = PrivateFile::create(dir.path().join(".env"), text.as_bytes())?;
+    // Ctrl-C (or a hang-up) while the editor runs must not kill envcloak
+    // before it wipes the plaintext: catch them, let the editor react, clean up.
+    let interrupted = SignalGuard::new();
     loop {
         let status = std::process::Command::new("sh")
             .arg("-c")
@@ -411,6 +414,11 @@ pub fn edit(g: &Global, a: EditArgs) -> CmdResult {
             .arg(&tmp.path)
             .status()
             .map_err(|e| Failure::new(format!("could not start the editor: {e}")))?;
+        if interrupted.fired() {
+            return Err(
+                Failure::new(format!("interrupted; {} is unchanged", path.display())).code(130),
+            );
+        }
         if !status.success() {
             return Err(Failure::new(format!(
                 "the editor exited with {status}; {} is unchanged",
@@ -449,6 +457,44 @@ fn ask(prompt: &str) -> CmdResult<bool> {
         .read_line(&mut line)
         .map_err(|e| Failure::new(format!("reading the answer: {e}")))?;
     Ok(!line.trim().eq_ignore_ascii_case("n"))
+}
+
+/// Catches SIGINT, SIGTERM, SIGHUP and SIGQUIT while alive (so cleanup
+/// runs), and restores their default behaviour on drop.
+struct SignalGuard {
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ids: Vec<signal_hook::SigId>,
+}
+
+impl SignalGuard {
+    fn new() -> Self {
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut ids = Vec::new();
+        #[cfg(unix)]
+        for sig in [
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
+            signal_hook::consts::SIGQUIT,
+        ] {
+            if let Ok(id) = signal_hook::flag::register(sig, flag.clone()) {
+                ids.push(id);
+            }
+        }
+        SignalGuard { flag, ids }
+    }
+
+    fn fired(&self) -> bool {
+        self.flag.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for SignalGuard {
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
 }
 
 /// A 0600 file whose contents are overwritten with zeros, then removed, on drop.
