@@ -191,6 +191,10 @@ impl Example {
     /// are [`Error::Parse`] with the line.
     pub fn load(path: impl AsRef<Path>) -> Result<Example> {
         let path = path.as_ref();
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if !meta.is_file() {
+            return Err(Error::io(path, std::io::Error::other("not a regular file")));
+        }
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Example::parse(path, text)
     }
@@ -255,10 +259,20 @@ impl Example {
                                 })?);
                         }
                         other if other.starts_with('@') => {
+                            // Name a misspelt directive (`@requird`), but never
+                            // echo anything that could be a value.
+                            let word = &other[1..];
+                            let shown = if word.len() <= 16
+                                && word.bytes().all(|b| b.is_ascii_lowercase())
+                            {
+                                format!(" @{word}")
+                            } else {
+                                String::new()
+                            };
                             return Err(parse_err(
                                 line_no,
                                 format!(
-                                    "unknown directive {other} (use @required, @optional, @type, @generate)"
+                                    "unknown directive{shown} (use @required, @optional, @type, @generate)"
                                 ),
                             ));
                         }

@@ -1737,6 +1737,29 @@ fn run_without_a_key_warns_and_still_runs_with_dotenv() {
 }
 
 #[test]
+fn run_gives_the_child_the_values_but_not_the_key() {
+    let p = Project::new();
+    let key = p.encrypted_only(&format!("SECRET={CANARY}\n"));
+    std::fs::remove_file(p.p(".env.key")).unwrap();
+    let show =
+        "printf '%s/%s/%s' \"$SECRET\" \"${ENVCLOAK_KEY-none}\" \"${ENVCLOAK_PASSWORD-none}\"";
+    let out = p
+        .envcloak(&["run", "--", "sh", "-c", show])
+        .env("ENVCLOAK_KEY", &key)
+        .env("ENVCLOAK_PASSWORD", "pw")
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), format!("{CANARY}/none/none"));
+    // --pass-key keeps them, for a child that runs envcloak itself.
+    let out = p
+        .envcloak(&["run", "--pass-key", "--", "sh", "-c", show])
+        .env("ENVCLOAK_KEY", &key)
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), format!("{CANARY}/{key}/none"));
+}
+
+#[test]
 fn run_requires_a_command() {
     let p = Project::new();
     p.envcloak(&["run"]).run().fails(2);

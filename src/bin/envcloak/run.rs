@@ -40,6 +40,10 @@ pub enum LsFormat {
 /// `run`
 #[derive(Args)]
 pub struct RunArgs {
+    /// Keep ENVCLOAK_KEY*, ENVCLOAK_PASSWORD in the command's environment
+    /// (by default they are removed: the command gets the values, not the key)
+    #[arg(long)]
+    pass_key: bool,
     /// The command and its arguments (after --)
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<OsString>,
@@ -144,10 +148,35 @@ pub fn run(g: &Global, a: RunArgs) -> CmdResult {
         .command
         .split_first()
         .ok_or_else(|| Failure::new("no command given").hint("envcloak run -- CMD ARGS"))?;
+    // Linux caps one environment string at 128 KiB; name the key rather
+    // than fail with "argument list too long".
+    const MAX_VAR: usize = 128 * 1024;
+    for (key, _) in cfg.keys() {
+        if let Some(v) = cfg.get_raw(&key)?
+            && key.len() + v.expose_secret().len() + 2 > MAX_VAR
+        {
+            return Err(Failure::new(format!(
+                "{key}: too large for an environment variable (128 KiB at most)"
+            ))
+            .hint("read it from a file instead (NAME_FILE, or the library at start-up)"));
+        }
+    }
     let mut cmd = std::process::Command::new(program);
     cmd.args(args);
     cfg.apply_to(&mut cmd)?;
     drop(cfg);
+    if !a.pass_key {
+        // The child gets the values, not the key that opens all of them.
+        for (name, _) in std::env::vars_os() {
+            let name_str = name.to_string_lossy();
+            if name_str == "ENVCLOAK_PASSWORD"
+                || name_str == "ENVCLOAK_KEY"
+                || name_str.starts_with("ENVCLOAK_KEY_")
+            {
+                cmd.env_remove(&name);
+            }
+        }
+    }
     exec(cmd, program)
 }
 

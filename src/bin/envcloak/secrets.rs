@@ -206,7 +206,20 @@ pub fn token(a: TokenArgs) -> CmdResult {
     ok()
 }
 
+/// Reads a plaintext file. Only a file the user named may be something else
+/// than a regular file (`envcloak encrypt /dev/stdin`): a default `.env`
+/// that is a FIFO or a directory is refused rather than waited on.
 fn read_plaintext(path: &Path) -> CmdResult<Zeroizing<String>> {
+    read_plaintext_from(path, false)
+}
+
+fn read_plaintext_from(path: &Path, named: bool) -> CmdResult<Zeroizing<String>> {
+    if !named && std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(Failure::new(format!(
+            "{}: not a regular file",
+            path.display()
+        )));
+    }
     let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
         let f: Failure = envcloak::Error::from_io(path, e).into();
         f.hint("name the plaintext file: 'envcloak encrypt FILE'")
@@ -218,6 +231,7 @@ fn read_plaintext(path: &Path) -> CmdResult<Zeroizing<String>> {
 
 pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
     let output = ui::encrypted_path(g, None)?;
+    let named = a.input.is_some();
     let input = match a.input {
         Some(i) => i,
         None => {
@@ -228,7 +242,7 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
             }
         }
     };
-    let text = read_plaintext(&input)?;
+    let text = read_plaintext_from(&input, named)?;
     vault::validate(&input, &text)?;
     let sealer = if a.password {
         if a.iterations < crypto::MIN_ITERATIONS {
@@ -242,20 +256,34 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
             iterations: a.iterations,
         }
     } else {
-        let existing = match std::fs::read(&output) {
-            Ok(bytes) => Some(vault::password_header(&output, &bytes)?),
-            Err(_) => None,
+        let existing = if output.exists() {
+            let bytes = vault::read(&output)?;
+            Some((vault::password_header(&output, &bytes)?, bytes))
+        } else {
+            None
         };
         match (existing, ui::find_keyring(g, &output)?) {
             // An existing password-mode file stays in password mode.
-            (Some(Some(header)), _) => Sealer::Password {
+            (Some((Some(header), _)), _) => Sealer::Password {
                 password: ui::password(&format!("password for {}: ", output.display()), false)?,
                 iterations: header.iterations,
             },
-            (_, Some((ring, _))) => Sealer::Keys(ring),
+            // Never replace the team's file with one its key cannot open.
+            (Some((None, bytes)), Some((ring, origin))) => {
+                let sealer = Sealer::Keys(ring);
+                if let Err(e) = vault::open(&output, &bytes, &sealer, None) {
+                    return Err(Failure::from(e).hint(format!(
+                        "the key from {origin} does not open the existing {}: use the team's key \
+                         (or 'envcloak rotate' to change keys); nothing was written",
+                        output.display()
+                    )));
+                }
+                sealer
+            }
+            (None, Some((ring, _))) => Sealer::Keys(ring),
             (None, None) => Sealer::Keys(new_key_file(g)?),
             // Never replace a file that no key we have opens: it is the team's.
-            (Some(None), None) => {
+            (Some((None, _)), None) => {
                 return Err(ui::no_key(g, &output).hint(format!(
                     "{} exists and was encrypted with a key you do not have: get the key \
                      from a teammate (or delete the file to start over with a new key)",

@@ -468,6 +468,12 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
             ))
             .hint("'envcloak check' shows what it lacks; --force replaces it, keeping a backup"));
         }
+        if !std::fs::metadata(&target).is_ok_and(|m| m.is_file()) {
+            return Err(Failure::new(format!(
+                "{}: not a regular file; nothing changed",
+                target.display()
+            )));
+        }
         let backup = backup_name(&target);
         let old = zeroize::Zeroizing::new(
             std::fs::read(&target).map_err(|e| Error::from_io(&target, e))?,

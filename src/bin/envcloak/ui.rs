@@ -258,7 +258,9 @@ pub fn builder(g: &Global, read_encrypted: bool) -> CmdResult<envcloak::ConfigBu
         b = b.key_file(k);
     }
     let enc = encrypted_path(g, None)?;
-    if let Ok(contents) = std::fs::read(&enc)
+    // Only a regular file is looked at here; the library reports anything else.
+    if std::fs::metadata(&enc).is_ok_and(|m| m.is_file())
+        && let Ok(contents) = std::fs::read(&enc)
         && envcloak::vault::password_header(&enc, &contents)?.is_some()
     {
         b = b.password(envcloak::SecretString::from(
