@@ -29,6 +29,7 @@
 //! # Ok::<(), envcloak::Error>(())
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -211,7 +212,14 @@ impl Example {
         let body = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let lines: Vec<&str> = body.lines().collect();
         let mut keys: Vec<ExampleKey> = Vec::new();
-        for e in &entries {
+        let mut last = HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            last.insert(e.key, i);
+        }
+        for (i, e) in entries.iter().enumerate() {
+            if last[e.key] != i {
+                continue;
+            }
             let mut k = ExampleKey {
                 key: e.key.to_owned(),
                 line: e.line,
@@ -281,7 +289,6 @@ impl Example {
                 }
             }
             k.description = description.join(" ").trim().to_owned();
-            keys.retain(|old| old.key != k.key);
             keys.push(k);
         }
         Ok(Example { path, text, keys })
@@ -290,6 +297,11 @@ impl Example {
     /// The key named `key`, if the example has it.
     pub fn get(&self, key: &str) -> Option<&ExampleKey> {
         self.keys.iter().find(|k| k.key == key)
+    }
+
+    /// The keys by name, for repeated look-ups.
+    fn by_name(&self) -> HashMap<&str, &ExampleKey> {
+        self.keys.iter().map(|k| (k.key.as_str(), k)).collect()
     }
 }
 
@@ -419,8 +431,9 @@ pub fn check_config(cfg: &Config, example: &Example) -> Vec<Problem> {
             }
         }
     }
+    let known = example.by_name();
     for (key, origin) in cfg.keys() {
-        if example.get(&key).is_some() {
+        if known.contains_key(key.as_str()) {
             continue;
         }
         let (file, line) = match &origin {
@@ -536,33 +549,47 @@ pub struct Init {
 
 /// Makes the new `.env` text from `example`.
 pub fn init_text(example: &Example) -> Result<Init> {
-    let mut text = zeroize::Zeroizing::new(example.text.clone());
-    let mut generated = Vec::new();
-    for k in &example.keys {
-        if let Some(g) = k.generate {
-            let value = g.value();
-            *text = dotenv::set_entry(&text, &k.key, &value).map_err(|e| Error::Parse {
-                path: example.path.clone(),
-                line: e.line,
-                reason: e.kind.to_string().into(),
-            })?;
-            generated.push((k.key.clone(), g));
-        }
-    }
-    let entries = dotenv::parse(&text).map_err(|e| Error::Parse {
+    let parse_err = |e: dotenv::ParseError| Error::Parse {
         path: example.path.clone(),
         line: e.line,
         reason: e.kind.to_string().into(),
-    })?;
+    };
+    let body = example
+        .text
+        .strip_prefix('\u{feff}')
+        .unwrap_or(&example.text);
+    let entries = dotenv::parse(body).map_err(parse_err)?;
+    let mut last: HashMap<&str, &dotenv::Entry<'_>> = HashMap::new();
+    for e in &entries {
+        last.insert(e.key, e);
+    }
+    // One pass: every generated value replaces its key's last entry.
+    let mut text = zeroize::Zeroizing::new(String::with_capacity(example.text.len() + 256));
+    text.push_str(&example.text[..example.text.len() - body.len()]);
+    let mut generated = Vec::new();
+    let mut spans: Vec<(std::ops::Range<usize>, &ExampleKey, Generate)> = example
+        .keys
+        .iter()
+        .filter_map(|k| Some((last.get(k.key.as_str())?.span.clone(), k, k.generate?)))
+        .collect();
+    spans.sort_by_key(|(span, ..)| span.start);
+    let mut kept_from = 0;
+    for (span, k, g) in spans {
+        let value = g.value();
+        text.push_str(&body[kept_from..span.start]);
+        text.push_str(&k.key);
+        text.push('=');
+        text.push_str(&dotenv::quote(&value));
+        kept_from = span.end;
+        generated.push((k.key.clone(), g));
+    }
+    text.push_str(&body[kept_from..]);
     let needs_value = example
         .keys
         .iter()
         .filter(|k| k.required && k.generate.is_none())
         .filter(|k| {
-            entries
-                .iter()
-                .rev()
-                .find(|e| e.key == k.key)
+            last.get(k.key.as_str())
                 .is_none_or(|e| e.value.trim().is_empty())
         })
         .map(|k| k.key.clone())

@@ -17,8 +17,9 @@ use crate::error::{Error, Result};
 /// (less the umask's effect is not applied) for a new one.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<()> {
     let dir = parent_dir(path);
+    sweep_stale_temps(&dir);
     let mut tmp = tempfile::Builder::new()
-        .prefix(".envcloak-tmp-")
+        .prefix(TEMP_PREFIX)
         .tempfile_in(&dir)
         .map_err(|e| Error::io(&dir, e))?;
     set_mode(tmp.as_file(), path, mode)?;
@@ -27,6 +28,54 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<(
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     sync_dir(&dir);
     Ok(())
+}
+
+/// The prefix of envcloak's temporary files. A process killed between
+/// writing one and renaming it leaves it behind (mode 0600); the next write
+/// in that directory removes leftovers older than [`STALE_AFTER`], and the
+/// CLI keeps the pattern in `.gitignore`.
+pub const TEMP_PREFIX: &str = ".envcloak-tmp-";
+
+/// How old a temporary file must be before it counts as left behind (a
+/// live write never takes this long).
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes `.envcloak-tmp-*` files in `dir` older than [`STALE_AFTER`]:
+/// leftovers of killed writes, which may hold plaintext. Best effort.
+pub fn sweep_stale_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Keeps the current `path` under the new name `backup` without copying
+/// it (a hard link: atomic, and no temporary copy of its contents exists at
+/// any moment); falls back to a private atomic copy where links are not
+/// supported. `Ok(false)` when `backup` already exists.
+pub fn backup(path: &Path, backup: &Path) -> Result<bool> {
+    match std::fs::hard_link(path, backup) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(_) => {
+            let old = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, e))?);
+            create_new_private(backup, &old)
+        }
+    }
 }
 
 /// The directory `path` lives in (`.` for a bare file name).
@@ -70,8 +119,9 @@ fn sync_dir(_: &Path) {}
 /// 0600), atomically. Returns `false` when it already existed.
 pub fn create_new_private(path: &Path, contents: &[u8]) -> Result<bool> {
     let dir = parent_dir(path);
+    sweep_stale_temps(&dir);
     let mut tmp = tempfile::Builder::new()
-        .prefix(".envcloak-tmp-")
+        .prefix(TEMP_PREFIX)
         .tempfile_in(&dir)
         .map_err(|e| Error::io(&dir, e))?;
     set_mode(tmp.as_file(), path, Some(0o600))?;
@@ -105,6 +155,38 @@ mod tests {
             let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
+    }
+
+    #[test]
+    fn stale_temps_are_swept_and_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".envcloak-tmp-old");
+        let fresh = dir.path().join(".envcloak-tmp-new");
+        std::fs::write(&stale, "plaintext").unwrap();
+        std::fs::write(&fresh, "in flight").unwrap();
+        let long_ago = std::time::SystemTime::now() - STALE_AFTER * 2;
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        write_atomic(&dir.path().join("f"), b"x", None).unwrap();
+        assert!(!stale.exists());
+        assert!(fresh.exists());
+    }
+
+    #[test]
+    fn backup_links_without_copying() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(".env");
+        let b = dir.path().join(".env.backup");
+        std::fs::write(&p, "old").unwrap();
+        assert!(backup(&p, &b).unwrap());
+        write_atomic(&p, b"new", Some(0o600)).unwrap();
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "old");
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "new");
+        assert!(!backup(&p, &b).unwrap());
     }
 
     #[test]

@@ -438,9 +438,21 @@ fn keygen_write_creates_a_private_gitignored_key_and_never_overwrites() {
 fn keygen_write_leaves_an_ignoring_gitignore_alone() {
     let p = Project::new();
     p.git_init();
+    p.write(".gitignore", "target/\n.env.*\n.envcloak-tmp-*\n");
+    p.envcloak(&["keygen", "--write"]).run().ok();
+    assert_eq!(
+        p.read_string(".gitignore"),
+        "target/\n.env.*\n.envcloak-tmp-*\n"
+    );
+    // Without the temp-file pattern, only that pattern is added: a killed
+    // write's leftover (which may hold the key) is never committed.
+    std::fs::remove_file(p.p(".env.key")).unwrap();
     p.write(".gitignore", "target/\n.env.*\n");
     p.envcloak(&["keygen", "--write"]).run().ok();
-    assert_eq!(p.read_string(".gitignore"), "target/\n.env.*\n");
+    assert_eq!(
+        p.read_string(".gitignore"),
+        "target/\n.env.*\n.envcloak-tmp-*\n"
+    );
     p.command("git", &["check-ignore", "-q", ".env.key"])
         .run()
         .code(0);

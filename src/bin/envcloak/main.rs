@@ -3,6 +3,8 @@
 //! A thin shell over the library: each command is a few calls into
 //! `envcloak::{vault, keys, crypto, dotenv, Config}`.
 
+#![forbid(unsafe_code)]
+
 mod run;
 mod secrets;
 mod team;

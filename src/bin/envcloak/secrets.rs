@@ -127,13 +127,18 @@ pub fn keygen(g: &Global, a: KeygenArgs) -> CmdResult {
     let path = default_key_file(g)?;
     let mut text = key.to_base64();
     text.push('\n');
+    if path.exists() {
+        return Err(Failure::new(format!("{} already exists", path.display())).hint(
+            "keep it, or replace its key with 'envcloak rotate --write' (which re-encrypts the file)",
+        ));
+    }
+    ensure_ignored(&path)?;
     if !fsio::create_new_private(&path, text.as_bytes())? {
         return Err(Failure::new(format!("{} already exists", path.display())).hint(
             "keep it, or replace its key with 'envcloak rotate --write' (which re-encrypts the file)",
         ));
     }
     ui::note(format!("wrote a new key to {} (mode 0600)", path.display()));
-    ensure_ignored(&path)?;
     ok()
 }
 
@@ -144,7 +149,11 @@ pub(crate) fn ensure_ignored(path: &Path) -> CmdResult<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    ensure_ignored_as(path, &name)
+    ensure_ignored_as(path, &name)?;
+    // A write killed before its rename leaves a private temporary file
+    // (which may hold a key or plaintext): never let git pick it up.
+    let temp = fsio::parent_dir(path).join(format!("{}x", fsio::TEMP_PREFIX));
+    ensure_ignored_as(&temp, &format!("{}*", fsio::TEMP_PREFIX))
 }
 
 /// Like [`ensure_ignored`], adding `pattern` to `.gitignore` when needed.
@@ -308,6 +317,7 @@ pub(crate) fn new_key_file(g: &Global) -> CmdResult<Keyring> {
     let key = Key::generate();
     let mut text = key.to_base64();
     text.push('\n');
+    ensure_ignored(&path)?;
     if !fsio::create_new_private(&path, text.as_bytes())? {
         return Err(Failure::new(format!(
             "{} appeared while creating it",
@@ -318,7 +328,6 @@ pub(crate) fn new_key_file(g: &Global) -> CmdResult<Keyring> {
         "no key found: created {} (mode 0600); keep it safe and share it with your team privately",
         path.display()
     ));
-    ensure_ignored(&path)?;
     Keyring::new(vec![key]).map_err(|e| Failure::new(e.to_string()))
 }
 
@@ -638,8 +647,8 @@ pub fn rotate(g: &Global, a: RotateArgs) -> CmdResult {
     // interruption never leaves a file that no saved key opens.
     if a.write {
         let key_file = default_key_file(g)?;
-        fsio::write_atomic(&key_file, line.as_bytes(), Some(0o600))?;
         ensure_ignored(&key_file)?;
+        fsio::write_atomic(&key_file, line.as_bytes(), Some(0o600))?;
         ui::note(format!(
             "wrote the keyring to {} (mode 0600)",
             key_file.display()

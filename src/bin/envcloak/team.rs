@@ -475,13 +475,10 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
             )));
         }
         let backup = backup_name(&target);
-        let old = zeroize::Zeroizing::new(
-            std::fs::read(&target).map_err(|e| Error::from_io(&target, e))?,
-        );
-        if !fsio::create_new_private(&backup, &old)? {
+        secrets::ensure_ignored_as(&backup, "*.backup-*")?;
+        if !fsio::backup(&target, &backup)? {
             return Err(Failure::new(format!("{} already exists", backup.display())));
         }
-        secrets::ensure_ignored_as(&backup, "*.backup-*")?;
         println!("kept the old {} as {}", target.display(), backup.display());
     }
     if a.encrypt {
@@ -491,8 +488,8 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
         };
         vault::seal(&target, &made.text, &Sealer::Keys(ring))?;
     } else {
-        fsio::write_atomic(&target, made.text.as_bytes(), Some(0o600))?;
         secrets::ensure_ignored(&target)?;
+        fsio::write_atomic(&target, made.text.as_bytes(), Some(0o600))?;
     }
     println!(
         "created {} from {}",
