@@ -70,7 +70,8 @@ rm .env
 [ -s .env.enc ] && [ -s .env.key ] || { echo "cli.sh: envcloak encrypt made no .env.enc/.env.key" >&2; exit 1; }
 vars=$("$BIN" ls --format json | grep -c '"key"')
 [ "$vars" -eq 100 ] || { echo "cli.sh: expected 100 variables, envcloak ls shows $vars" >&2; exit 1; }
-"$BIN" run -- true
+"$BIN" run -- sh -c 'test "$SVC0005_HOST" = db-5.internal.example.com' ||
+  { echo "cli.sh: envcloak run did not pass the decrypted variables" >&2; exit 1; }
 
 names=("env true" "envcloak run -- true" "quickstart example")
 cmds=("env true" "$BIN run -- true" "$QUICKSTART")

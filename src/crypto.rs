@@ -383,17 +383,28 @@ pub enum DecryptError {
 }
 
 /// A structurally valid token: decoded bytes and its timestamp.
-struct ParsedToken {
+struct ParsedToken<'a> {
     /// The whole decoded token.
     raw: Vec<u8>,
+    /// The token as the fernet crate reads it (URL-safe base64 with
+    /// padding): the input itself when it already is, to skip re-encoding.
+    canonical: Option<&'a str>,
     /// Seconds since the Unix epoch, as recorded in the token.
     timestamp: u64,
 }
 
 /// Checks the token's structure without any key: base64, version byte,
 /// length. `token` must already be trimmed and non-empty.
-fn parse_token(token: &[u8]) -> Result<ParsedToken, DecryptError> {
-    let text = to_url_safe_alphabet(token);
+fn parse_token(token: &[u8]) -> Result<ParsedToken<'_>, DecryptError> {
+    // Tokens envcloak and Python write are already canonical: no copy.
+    let canonical_input = token.len() % 4 == 0 && !token.iter().any(|&b| b == b'+' || b == b'/');
+    let translated;
+    let text: &[u8] = if canonical_input {
+        token
+    } else {
+        translated = to_url_safe_alphabet(token);
+        &translated
+    };
     let raw = URL_SAFE_LENIENT
         .decode(&text[..])
         .map_err(|_| DecryptError::NotBase64)?;
@@ -407,15 +418,21 @@ fn parse_token(token: &[u8]) -> Result<ParsedToken, DecryptError> {
     }
     let mut ts = [0u8; 8];
     ts.copy_from_slice(&raw[1..9]);
+    let canonical = if canonical_input {
+        std::str::from_utf8(token).ok()
+    } else {
+        None
+    };
     Ok(ParsedToken {
         timestamp: u64::from_be_bytes(ts),
         raw,
+        canonical,
     })
 }
 
 /// Trims the input and checks it is a token; the step every decryption
 /// starts with, before any (possibly slow) key work.
-fn prepare(token: &[u8]) -> Result<ParsedToken, DecryptError> {
+fn prepare(token: &[u8]) -> Result<ParsedToken<'_>, DecryptError> {
     let token = token.trim_ascii();
     if token.is_empty() {
         return Err(DecryptError::Empty);
@@ -435,7 +452,14 @@ fn open_parsed(
     now_unix_secs: u64,
 ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
     // Canonical form for the crate: URL-safe with padding, no whitespace.
-    let canonical = general_purpose::URL_SAFE.encode(&parsed.raw);
+    let encoded;
+    let canonical: &str = match parsed.canonical {
+        Some(c) => c,
+        None => {
+            encoded = general_purpose::URL_SAFE.encode(&parsed.raw);
+            &encoded
+        }
+    };
     // The crate rejects a token dated more than 60 s after the "current
     // time" even without a TTL, and computes `current_time + 60` unchecked.
     // Handing it the token's own timestamp (capped so that sum cannot
@@ -447,7 +471,7 @@ fn open_parsed(
         .find_map(|key| {
             key.cipher()
                 .0
-                .decrypt_at_time(&canonical, None, at)
+                .decrypt_at_time(canonical, None, at)
                 .ok()
                 .map(Zeroizing::new)
         })

@@ -66,10 +66,20 @@ pub fn sweep_stale_temps(dir: &Path) {
 /// Keeps the current `path` under the new name `backup` without copying
 /// it (a hard link: atomic, and no temporary copy of its contents exists at
 /// any moment); falls back to a private atomic copy where links are not
-/// supported. `Ok(false)` when `backup` already exists.
+/// supported. The backup is made private (0600) — and so, until it is
+/// replaced, is `path`, which shares its inode. `Ok(false)` when `backup`
+/// already exists.
 pub fn backup(path: &Path, backup: &Path) -> Result<bool> {
     match std::fs::hard_link(path, backup) {
-        Ok(()) => Ok(true),
+        Ok(()) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(backup, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| Error::io(backup, e))?;
+            }
+            Ok(true)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(_) => {
             let old = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, e))?);

@@ -1,7 +1,7 @@
 //! One source of values and its provenance: the process environment, a
 //! dotenv file (plaintext or decrypted), or a secrets directory.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -21,52 +21,120 @@ pub(crate) enum Kind {
 }
 
 /// A value inside a layer: a span of the layer's text when the file holds it
-/// verbatim (no copy), or its own buffer after unquoting or expansion.
+/// verbatim (no copy), or of its arena after unquoting or expansion.
+#[derive(Clone, Copy)]
 enum Val {
     Span(u32, u32),
-    Owned(Zeroizing<String>),
+    Arena(u32, u32),
 }
 
+/// One entry: its key (a span of the text), its value and line.
 struct Slot {
+    key: (u32, u32),
     val: Val,
     line: u32,
 }
 
 /// One layer of configuration.
+///
+/// Keys and values live in two buffers (the file's text, and an arena for
+/// values that had to be rewritten), both zeroized on drop and never grown
+/// after they are filled, so no stray copies of values are left in freed
+/// memory. `index` is an open-addressing table over `slots`: one allocation
+/// for all keys, rather than one per key.
 pub(crate) struct Layer {
     pub(crate) kind: Kind,
     /// Shown in errors and `Debug`: `process environment`, `.env`, ...
     pub(crate) name: String,
     pub(crate) path: Option<Arc<Path>>,
     text: Zeroizing<String>,
-    map: HashMap<Box<str>, Slot>,
+    arena: Zeroizing<String>,
+    slots: Vec<Slot>,
+    /// 0 is empty, otherwise a slot index + 1; the length is a power of two.
+    index: Vec<u32>,
+}
+
+/// FxHash-style hashing: keys come from the user's own files and
+/// environment, so speed matters more than resistance to crafted collisions.
+fn hash(key: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = key.len() as u64;
+    let mut chunks = key.chunks_exact(8);
+    for c in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    }
+    h ^ (h >> 29)
 }
 
 impl Layer {
+    fn new(
+        kind: Kind,
+        name: String,
+        path: Option<Arc<Path>>,
+        text: Zeroizing<String>,
+        arena: Zeroizing<String>,
+        slots: Vec<Slot>,
+    ) -> Layer {
+        let cap = (slots.len() * 2).next_power_of_two().max(8);
+        let mut index = vec![0u32; cap];
+        let mask = cap - 1;
+        let key_of = |slot: &Slot| &text.as_bytes()[slot.key.0 as usize..slot.key.1 as usize];
+        for (i, slot) in slots.iter().enumerate() {
+            let key = key_of(slot);
+            let mut pos = hash(key) as usize & mask;
+            loop {
+                let at = index[pos];
+                // An empty bucket, or the same key again: the last one wins.
+                if at == 0 || key_of(&slots[at as usize - 1]) == key {
+                    index[pos] = i as u32 + 1;
+                    break;
+                }
+                pos = (pos + 1) & mask;
+            }
+        }
+        Layer {
+            kind,
+            name,
+            path,
+            text,
+            arena,
+            slots,
+            index,
+        }
+    }
+
     /// A layer of owned key/value pairs (environment, secrets directory).
     pub(crate) fn from_pairs(
         kind: Kind,
         name: String,
         path: Option<Arc<Path>>,
-        pairs: impl IntoIterator<Item = (String, Zeroizing<String>)>,
+        pairs: Vec<(String, Zeroizing<String>)>,
     ) -> Layer {
-        let map = pairs
-            .into_iter()
-            .map(|(k, v)| {
-                let slot = Slot {
-                    val: Val::Owned(v),
-                    line: 0,
-                };
-                (k.into_boxed_str(), slot)
-            })
-            .collect();
-        Layer {
-            kind,
-            name,
-            path,
-            text: Zeroizing::new(String::new()),
-            map,
+        let size: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let mut text = Zeroizing::new(String::with_capacity(size));
+        let mut slots = Vec::with_capacity(pairs.len());
+        for (k, v) in &pairs {
+            let a = text.len() as u32;
+            text.push_str(k);
+            let b = text.len() as u32;
+            text.push_str(v);
+            let c = text.len() as u32;
+            slots.push(Slot {
+                key: (a, b),
+                val: Val::Span(b, c),
+                line: 0,
+            });
         }
+        drop(pairs);
+        Layer::new(kind, name, path, text, Zeroizing::new(String::new()), slots)
     }
 
     /// Parses dotenv `text` into a layer; values borrowed from the text stay
@@ -77,52 +145,83 @@ impl Layer {
         text: Zeroizing<String>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Layer, Error> {
+        if text.len() > u32::MAX as usize / 2 {
+            return Err(Error::Parse {
+                path: path.to_path_buf(),
+                line: 0,
+                reason: "file larger than 2 GiB".into(),
+            });
+        }
         let base = text.as_ptr() as usize;
         let entries = dotenv::parse_with_env(&text, env).map_err(|e| Error::Parse {
             path: path.to_path_buf(),
             line: e.line,
             reason: e.kind.to_string().into(),
         })?;
-        if text.len() > u32::MAX as usize {
-            return Err(Error::Parse {
-                path: path.to_path_buf(),
-                line: 0,
-                reason: "file larger than 4 GiB".into(),
-            });
-        }
-        let mut map = HashMap::with_capacity(entries.len());
+        // Sized once: a growing arena would leave copies of values behind.
+        let owned: usize = entries
+            .iter()
+            .map(|e| match &e.value {
+                Cow::Owned(s) => s.len(),
+                Cow::Borrowed(_) => 0,
+            })
+            .sum();
+        let mut arena = Zeroizing::new(String::with_capacity(owned));
+        let mut slots = Vec::with_capacity(entries.len());
+        let span = |s: &str| {
+            let start = s.as_ptr() as usize - base;
+            (start as u32, (start + s.len()) as u32)
+        };
         for e in entries {
             let val = match e.value {
-                std::borrow::Cow::Borrowed(s) => {
-                    let start = s.as_ptr() as usize - base;
-                    Val::Span(start as u32, (start + s.len()) as u32)
+                Cow::Borrowed(s) => {
+                    let (a, b) = span(s);
+                    Val::Span(a, b)
                 }
-                std::borrow::Cow::Owned(s) => Val::Owned(Zeroizing::new(s)),
+                Cow::Owned(s) => {
+                    let s = Zeroizing::new(s);
+                    let a = arena.len() as u32;
+                    arena.push_str(&s);
+                    Val::Arena(a, arena.len() as u32)
+                }
             };
-            map.insert(e.key.into(), Slot { val, line: e.line });
+            slots.push(Slot {
+                key: span(e.key),
+                val,
+                line: e.line,
+            });
         }
-        Ok(Layer {
-            kind,
-            name: path.display().to_string(),
-            path: Some(path),
-            text,
-            map,
-        })
+        let name = path.display().to_string();
+        Ok(Layer::new(kind, name, Some(path), text, arena, slots))
     }
 
     /// The value of `key` and the line it was read from (0 when not a file).
     pub(crate) fn get(&self, key: &str) -> Option<(&str, u32)> {
-        let slot = self.map.get(key)?;
-        let value = match &slot.val {
-            Val::Span(a, b) => &self.text[*a as usize..*b as usize],
-            Val::Owned(s) => s.as_str(),
-        };
-        Some((value, slot.line))
+        let mask = self.index.len() - 1;
+        let mut pos = hash(key.as_bytes()) as usize & mask;
+        loop {
+            let at = self.index[pos];
+            if at == 0 {
+                return None;
+            }
+            let slot = &self.slots[at as usize - 1];
+            if &self.text[slot.key.0 as usize..slot.key.1 as usize] == key {
+                let value = match slot.val {
+                    Val::Span(a, b) => &self.text[a as usize..b as usize],
+                    Val::Arena(a, b) => &self.arena[a as usize..b as usize],
+                };
+                return Some((value, slot.line));
+            }
+            pos = (pos + 1) & mask;
+        }
     }
 
-    /// The keys of this layer, in no particular order.
+    /// The keys of this layer (each once), in no particular order.
     pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
-        self.map.keys().map(|k| &**k)
+        self.index.iter().filter(|&&i| i != 0).map(|&i| {
+            let (a, b) = self.slots[i as usize - 1].key;
+            &self.text[a as usize..b as usize]
+        })
     }
 
     /// Where a value of this layer comes from.
@@ -147,7 +246,7 @@ impl Layer {
 impl fmt::Debug for Layer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.kind == Kind::Environment {
-            return write!(f, "{} ({} variables)", self.name, self.map.len());
+            return write!(f, "{} ({} variables)", self.name, self.keys().count());
         }
         let mut keys: Vec<&str> = self.keys().collect();
         keys.sort_unstable();
