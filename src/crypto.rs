@@ -161,7 +161,7 @@ impl Key {
         let text = to_url_safe_alphabet(trimmed.as_bytes());
         let decoded = Zeroizing::new(
             URL_SAFE_LENIENT
-                .decode(&text[..])
+                .decode(text)
                 .map_err(|_| KeyError::NotBase64)?,
         );
         if decoded.len() != KEY_LEN {
@@ -397,7 +397,8 @@ struct ParsedToken<'a> {
 /// length. `token` must already be trimmed and non-empty.
 fn parse_token(token: &[u8]) -> Result<ParsedToken<'_>, DecryptError> {
     // Tokens envcloak and Python write are already canonical: no copy.
-    let canonical_input = token.len() % 4 == 0 && !token.iter().any(|&b| b == b'+' || b == b'/');
+    let canonical_input =
+        token.len().is_multiple_of(4) && !token.iter().any(|&b| b == b'+' || b == b'/');
     let translated;
     let text: &[u8] = if canonical_input {
         token
@@ -406,7 +407,7 @@ fn parse_token(token: &[u8]) -> Result<ParsedToken<'_>, DecryptError> {
         &translated
     };
     let raw = URL_SAFE_LENIENT
-        .decode(&text[..])
+        .decode(text)
         .map_err(|_| DecryptError::NotBase64)?;
     match raw.first() {
         None => return Err(DecryptError::Truncated),
