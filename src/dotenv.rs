@@ -17,6 +17,7 @@
 //! | a quote, backslash or `$` right after a bare `$NAME` | copied verbatim (so `"$B"` never closes) | read as usual |
 //! | an escaped space at the end of a line (`A=x\ `) | trimmed | kept |
 //! | `\'` inside single quotes (`'C:\'`) | escapes the quote; reads on to the end of the file | a backslash, then the closing quote |
+//! | a quote in a comment that follows `=` directly or two or more blanks (`A=1  # don't`) | opens a quoted value: the lines up to the next quote are dropped | part of the comment, which ends at the line's end |
 //! | CRLF inside a multi-line quoted value | keeps `\r\n` | `\n` |
 //! | a UTF-8 BOM (through `from_path_iter`) | error | skipped |
 //! | trailing spaces on the last line, no newline | error | ignored |
