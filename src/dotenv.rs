@@ -33,6 +33,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 
 /// One `KEY=value` entry of a dotenv text.
@@ -157,7 +158,7 @@ struct Parser<'a, 'e> {
     env: &'e dyn Fn(&str) -> Option<String>,
     entries: Vec<Entry<'a>>,
     /// Key -> index of its last entry; built on the first expansion only.
-    index: Option<HashMap<&'a str, usize>>,
+    index: Option<HashMap<&'a str, usize, BuildHasherDefault<FxHasher>>>,
     /// Bytes copied by expansions so far.
     expanded: usize,
 }
@@ -500,16 +501,53 @@ impl<'a> Parser<'a, '_> {
         Ok(())
     }
 
+    /// The last entry named `name`. Expansions nearly always name a key a
+    /// few lines up, so the last [`NEARBY`] entries are scanned first; the
+    /// index over every entry is built only for a reference further back
+    /// (or an unknown name), once, and kept up to date from then on.
     fn lookup(&mut self, name: &str) -> Option<usize> {
+        const NEARBY: usize = 32;
+        if self.index.is_none() {
+            let from = self.entries.len().saturating_sub(NEARBY);
+            if let Some(i) = self.entries[from..].iter().rposition(|e| e.key == name) {
+                return Some(from + i);
+            }
+            if from == 0 {
+                return None;
+            }
+        }
         let entries = &self.entries;
         let index = self.index.get_or_insert_with(|| {
-            entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.key, i))
-                .collect()
+            // Sized for the whole file at once: no rehashing as it grows.
+            let mut m = HashMap::with_capacity_and_hasher(entries.capacity(), Default::default());
+            m.extend(entries.iter().enumerate().map(|(i, e)| (e.key, i)));
+            m
         });
         index.get(name).copied()
+    }
+}
+
+/// FxHash-style hashing for the expansion index: keys come from the user's
+/// own file, so speed matters more than resistance to crafted collisions.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -722,6 +760,26 @@ mod tests {
         let e = err(&text);
         assert_eq!(e.kind, ParseErrorKind::ExpansionTooLarge);
         assert!(e.line > 20 && e.line < 30, "{}", e.line);
+    }
+
+    #[test]
+    fn expansion_finds_near_and_far_keys_and_the_last_duplicate() {
+        let mut text = String::from("FIRST=far\nDUP=old\n");
+        for i in 0..100 {
+            text.push_str(&format!("K{i}=v{i}\n"));
+        }
+        text.push_str("DUP=new\nA=${FIRST}/${K99}/${DUP}/${NOPE}/${K3}\nDUP=newest\nB=$DUP\n");
+        let e = parse(&text).unwrap();
+        let get = |k: &str| {
+            e.iter()
+                .rev()
+                .find(|x| x.key == k)
+                .unwrap()
+                .value
+                .to_string()
+        };
+        assert_eq!(get("A"), "far/v99/new//v3");
+        assert_eq!(get("B"), "newest");
     }
 
     #[test]

@@ -50,8 +50,10 @@ pub(crate) struct Layer {
     text: Zeroizing<String>,
     arena: Zeroizing<String>,
     slots: Vec<Slot>,
-    /// 0 is empty, otherwise a slot index + 1; the length is a power of two.
-    index: Vec<u32>,
+    /// 0 is empty, otherwise the key's hash in the high 32 bits and its slot
+    /// index + 1 in the low 32 (so probing compares keys only when their
+    /// hashes match); the length is a power of two.
+    index: Vec<u64>,
 }
 
 /// FxHash-style hashing: keys come from the user's own files and
@@ -84,17 +86,21 @@ impl Layer {
         slots: Vec<Slot>,
     ) -> Layer {
         let cap = (slots.len() * 2).next_power_of_two().max(8);
-        let mut index = vec![0u32; cap];
+        let mut index = vec![0u64; cap];
         let mask = cap - 1;
         let key_of = |slot: &Slot| &text.as_bytes()[slot.key.0 as usize..slot.key.1 as usize];
         for (i, slot) in slots.iter().enumerate() {
             let key = key_of(slot);
-            let mut pos = hash(key) as usize & mask;
+            let h = hash(key);
+            let tag = h & !0xffff_ffff;
+            let mut pos = h as usize & mask;
             loop {
                 let at = index[pos];
                 // An empty bucket, or the same key again: the last one wins.
-                if at == 0 || key_of(&slots[at as usize - 1]) == key {
-                    index[pos] = i as u32 + 1;
+                if at == 0
+                    || (at & !0xffff_ffff == tag && key_of(&slots[(at as u32) as usize - 1]) == key)
+                {
+                    index[pos] = tag | (i as u64 + 1);
                     break;
                 }
                 pos = (pos + 1) & mask;
@@ -198,19 +204,23 @@ impl Layer {
     /// The value of `key` and the line it was read from (0 when not a file).
     pub(crate) fn get(&self, key: &str) -> Option<(&str, u32)> {
         let mask = self.index.len() - 1;
-        let mut pos = hash(key.as_bytes()) as usize & mask;
+        let h = hash(key.as_bytes());
+        let tag = h & !0xffff_ffff;
+        let mut pos = h as usize & mask;
         loop {
             let at = self.index[pos];
             if at == 0 {
                 return None;
             }
-            let slot = &self.slots[at as usize - 1];
-            if &self.text[slot.key.0 as usize..slot.key.1 as usize] == key {
-                let value = match slot.val {
-                    Val::Span(a, b) => &self.text[a as usize..b as usize],
-                    Val::Arena(a, b) => &self.arena[a as usize..b as usize],
-                };
-                return Some((value, slot.line));
+            if at & !0xffff_ffff == tag {
+                let slot = &self.slots[(at as u32) as usize - 1];
+                if &self.text[slot.key.0 as usize..slot.key.1 as usize] == key {
+                    let value = match slot.val {
+                        Val::Span(a, b) => &self.text[a as usize..b as usize],
+                        Val::Arena(a, b) => &self.arena[a as usize..b as usize],
+                    };
+                    return Some((value, slot.line));
+                }
             }
             pos = (pos + 1) & mask;
         }
@@ -219,7 +229,7 @@ impl Layer {
     /// The keys of this layer (each once), in no particular order.
     pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
         self.index.iter().filter(|&&i| i != 0).map(|&i| {
-            let (a, b) = self.slots[i as usize - 1].key;
+            let (a, b) = self.slots[(i as u32) as usize - 1].key;
             &self.text[a as usize..b as usize]
         })
     }
