@@ -166,6 +166,30 @@ fn load_env_enc(c: &mut Criterion) {
     group.finish();
 }
 
+/// The floor of linear work on this machine: read the file, check UTF-8,
+/// count its lines, zeroize it. No parser does less; its ratio between
+/// 100,000 and 1,000 variables shows what the memory hierarchy alone costs.
+fn linear_floor(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut group = c.benchmark_group("linear_floor");
+    for n in [1_000, 100_000] {
+        let path = common::write_dotenv(dir.path(), n);
+        size_settings(&mut group, n);
+        group.bench_with_input(
+            BenchmarkId::new("read_utf8_lines_zeroize", n),
+            &n,
+            |b, _| {
+                b.iter(|| {
+                    let bytes = std::fs::read(black_box(&path)).expect("read");
+                    let text = zeroize::Zeroizing::new(String::from_utf8(bytes).expect("UTF-8"));
+                    text.lines().count()
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
 fn settings() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -175,6 +199,6 @@ fn settings() -> Criterion {
 criterion_group! {
     name = benches;
     config = settings();
-    targets = load_env, load_env_enc
+    targets = load_env, load_env_enc, linear_floor
 }
 criterion_main!(benches);

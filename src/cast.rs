@@ -326,46 +326,62 @@ impl<T> Csv<T> {
 impl<T: FromValue> Csv<T> {
     /// Splits `raw` on `delimiter` with the rules of [`Csv`] and casts each item.
     pub fn parse_with(raw: &str, delimiter: char) -> Result<Self, CastError> {
-        let items = split_list(raw, delimiter)?;
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                T::from_value(item)
-                    .map_err(|e| CastError::new(format!("item {}: {}", i + 1, e.reason())))
-            })
-            .collect::<Result<Vec<T>, _>>()
-            .map(Csv)
+        let mut out = Vec::with_capacity(raw.matches(delimiter).count() + 1);
+        for_each_item(raw, delimiter, |item| {
+            let value = T::from_value(item)
+                .map_err(|e| CastError::new(format!("item {}: {}", out.len() + 1, e.reason())))?;
+            out.push(value);
+            Ok(())
+        })?;
+        Ok(Csv(out))
     }
 }
 
 /// Splits a list: trims items, drops empty ones, double quotes group.
 pub(crate) fn split_list(raw: &str, delimiter: char) -> Result<Vec<String>, CastError> {
     let mut items = Vec::new();
-    let mut item = String::new();
+    for_each_item(raw, delimiter, |item| {
+        items.push(item.to_owned());
+        Ok(())
+    })?;
+    Ok(items)
+}
+
+/// Calls `f` with each item of a list (trimmed, non-empty, quotes
+/// removed). An item without quotes is a slice of `raw`: no copy.
+fn for_each_item(
+    raw: &str,
+    delimiter: char,
+    mut f: impl FnMut(&str) -> Result<(), CastError>,
+) -> Result<(), CastError> {
+    let mut scratch = String::new();
+    let mut start = 0;
+    let mut quoted = false;
     let mut in_quotes = false;
-    for c in raw.chars() {
+    let mut emit = |piece: &str, quoted: bool, scratch: &mut String| {
+        let item = if quoted {
+            scratch.clear();
+            scratch.extend(piece.chars().filter(|&c| c != '"'));
+            scratch.trim()
+        } else {
+            piece.trim()
+        };
+        if item.is_empty() { Ok(()) } else { f(item) }
+    };
+    for (i, c) in raw.char_indices() {
         if c == '"' {
             in_quotes = !in_quotes;
+            quoted = true;
         } else if c == delimiter && !in_quotes {
-            push_item(&mut items, &mut item);
-        } else {
-            item.push(c);
+            emit(&raw[start..i], quoted, &mut scratch)?;
+            start = i + c.len_utf8();
+            quoted = false;
         }
     }
     if in_quotes {
         return Err(CastError::new("unterminated double quote in list"));
     }
-    push_item(&mut items, &mut item);
-    Ok(items)
-}
-
-fn push_item(items: &mut Vec<String>, item: &mut String) {
-    let trimmed = item.trim();
-    if !trimmed.is_empty() {
-        items.push(trimmed.to_owned());
-    }
-    item.clear();
+    emit(&raw[start..], quoted, &mut scratch)
 }
 
 impl<T: FromValue> FromValue for Csv<T> {
