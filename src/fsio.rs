@@ -12,10 +12,23 @@ use crate::error::{Error, Result};
 /// Writes `contents` to `path` atomically (temp file in the same directory,
 /// fsync, rename, fsync of the directory).
 ///
-/// `mode` sets Unix permissions of the new file (`0o600` for keys and
-/// plaintext); `None` keeps the mode of the file being replaced, or `0o644`
-/// (less the umask's effect is not applied) for a new one.
+/// `mode` sets the Unix permissions of the new file (`0o600` for keys and
+/// plaintext); `None` keeps the mode of the file being replaced, or gives a
+/// new one `0o644`.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<()> {
+    let (tmp, dir) = staged(path, contents, mode)?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    sync_dir(&dir);
+    Ok(())
+}
+
+/// A temporary file beside `path` holding `contents`, with `mode`, already
+/// flushed to disk: all that is left is the rename. Also sweeps leftovers.
+fn staged(
+    path: &Path,
+    contents: &[u8],
+    mode: Option<u32>,
+) -> Result<(tempfile::NamedTempFile, PathBuf)> {
     let dir = parent_dir(path);
     sweep_stale_temps(&dir);
     let mut tmp = tempfile::Builder::new()
@@ -25,9 +38,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<(
     set_mode(tmp.as_file(), path, mode)?;
     tmp.write_all(contents).map_err(|e| Error::io(path, e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    sync_dir(&dir);
-    Ok(())
+    Ok((tmp, dir))
 }
 
 /// The prefix of envcloak's temporary files. A process killed between
@@ -128,15 +139,7 @@ fn sync_dir(_: &Path) {}
 /// Creates `path` with `contents` only if it does not exist yet (mode
 /// 0600), atomically. Returns `false` when it already existed.
 pub fn create_new_private(path: &Path, contents: &[u8]) -> Result<bool> {
-    let dir = parent_dir(path);
-    sweep_stale_temps(&dir);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io(&dir, e))?;
-    set_mode(tmp.as_file(), path, Some(0o600))?;
-    tmp.write_all(contents).map_err(|e| Error::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    let (tmp, dir) = staged(path, contents, Some(0o600))?;
     match tmp.persist_noclobber(path) {
         Ok(_) => {
             sync_dir(&dir);
