@@ -37,6 +37,10 @@ const MARKERS: [&str; 4] = [".env", ".env.enc", ".env.example", ".git"];
 /// assert_eq!((port, debug, workers), (8080, true, 4));
 /// # Ok::<(), envcloak::Error>(())
 /// ```
+///
+/// `Clone` copies the values (into buffers that are also zeroized on drop),
+/// for handing one to config-rs while keeping it.
+#[derive(Clone)]
 pub struct Config {
     /// Highest precedence first.
     layers: Vec<Layer>,

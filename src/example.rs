@@ -478,14 +478,32 @@ pub fn looks_like_secret(value: &str) -> bool {
     if PREFIXES.iter().any(|p| v.starts_with(p)) && v.len() >= 12 {
         return true;
     }
-    // A URL with a password in it (scheme://user:pass@host).
+    // A URL: a password in it (scheme://user:pass@host), or a token in its
+    // path or query (webhook URLs).
     if let Some((_, rest)) = v.split_once("://") {
         let auth = rest.split('/').next().unwrap_or("");
-        return auth.rsplit_once('@').is_some_and(|(userinfo, _)| {
-            userinfo
-                .split_once(':')
-                .is_some_and(|(_, pw)| pw.len() >= 8 && !placeholder(pw) && entropy(pw) > 3.0)
-        });
+        // Local-development passwords (`postgres://postgres:postgres@localhost`)
+        // are placeholders too.
+        const DEV: [&str; 10] = [
+            "password", "pass", "postgres", "mysql", "root", "admin", "guest", "test", "local",
+            "dev",
+        ];
+        let password = auth
+            .rsplit_once('@')
+            .and_then(|(userinfo, _)| userinfo.split_once(':'))
+            .is_some_and(|(user, pw)| {
+                let lower = pw.to_ascii_lowercase();
+                pw.len() >= 6
+                    && pw != user
+                    && !placeholder(pw)
+                    && !pw.starts_with('$')
+                    && !DEV.iter().any(|d| lower.contains(d))
+            });
+        let token_in_path = rest
+            .split(['/', '?', '&', '=', '#'])
+            .skip(1)
+            .any(|part| !part.contains("://") && looks_like_secret(part));
+        return password || token_in_path;
     }
     if v.len() < 20 || placeholder(v) {
         return false;
@@ -684,6 +702,9 @@ mod tests {
             "AKIAIOSFODNN7EXAMPLX",
             "8f3a9c2d7e1b4f6a0c5d9e2b7a1f4c8d",
             "postgres://app:Xk9#mQ2$vL7pR4@db.example.com/app",
+            "postgres://admin:s3cr3tP4ss@db.acme.io/prod",
+            "https://bob:hunter2hunter2@api.acme.io/v1",
+            "https://hooks.example.com/services/T0A1B2C3/B4D5E6F7/q8W2xZ7pL0mN4vB6cX9kR3tY",
         ] {
             assert!(looks_like_secret(s), "{s}");
         }
@@ -691,6 +712,11 @@ mod tests {
             "",
             "changeme",
             "postgres://localhost:5432/app",
+            "postgres://app:app@localhost:5432/app",
+            "postgres://app:changeme@localhost/app",
+            "postgres://postgres:postgres@localhost:5432/app",
+            "mysql://root:password123@127.0.0.1/db",
+            "postgres://user:${DB_PASSWORD}@db/app",
             "your-api-key-here-please-change",
             "false",
             "https://example.com/a/very/long/path/that/is/fine",

@@ -1,6 +1,7 @@
 //! Where keys come from: environment variables, key files, a key command.
 //!
-//! The order (DESIGN §3): `ENVCLOAK_KEY_<PROFILE>`, `ENVCLOAK_KEY`, the file
+//! The order (DESIGN §3): `ENVCLOAK_KEY_<PROFILE>` (for the profile's own
+//! `.env.<profile>.enc` only), `ENVCLOAK_KEY`, the file
 //! named by `ENVCLOAK_KEY_FILE`, the output of `ENVCLOAK_KEY_CMD`, then the
 //! key file beside the encrypted file (`.env.<profile>.key` for
 //! `.env.<profile>.enc`, and `.env.key`). An empty variable counts as unset,
@@ -46,14 +47,22 @@ pub fn key_file_for(encrypted: &Path) -> PathBuf {
 /// Every place [`find`] looks, in order, for messages.
 pub fn places(search: &Search<'_>) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(p) = search.profile {
-        out.push(format!("ENVCLOAK_KEY_{}", p.to_ascii_uppercase()));
+    if let Some(var) = profile_var(search) {
+        out.push(var);
     }
     out.extend(["ENVCLOAK_KEY", "ENVCLOAK_KEY_FILE", "ENVCLOAK_KEY_CMD"].map(String::from));
     for file in key_files(search) {
         out.push(file.display().to_string());
     }
     out
+}
+
+/// `ENVCLOAK_KEY_<PROFILE>`, for the profile's own encrypted file only
+/// (`.env.staging.enc`): `.env.enc` keeps its own key even with a profile.
+fn profile_var(search: &Search<'_>) -> Option<String> {
+    let p = search.profile?;
+    let name = search.encrypted.file_name()?.to_str()?;
+    (name == format!(".env.{p}.enc")).then(|| format!("ENVCLOAK_KEY_{}", p.to_ascii_uppercase()))
 }
 
 fn key_files(search: &Search<'_>) -> Vec<PathBuf> {
@@ -71,9 +80,7 @@ fn key_files(search: &Search<'_>) -> Vec<PathBuf> {
 pub fn find(search: &Search<'_>) -> Result<Option<Found>> {
     let var = |name: &str| (search.env)(name).filter(|v| !v.trim().is_empty());
     let mut vars = Vec::new();
-    if let Some(p) = search.profile {
-        vars.push(format!("ENVCLOAK_KEY_{}", p.to_ascii_uppercase()));
-    }
+    vars.extend(profile_var(search));
     vars.push("ENVCLOAK_KEY".to_owned());
     for name in vars {
         if let Some(v) = var(&name) {

@@ -29,6 +29,7 @@ enum Val {
 }
 
 /// One entry: its key (a span of the text), its value and line.
+#[derive(Clone)]
 struct Slot {
     key: (u32, u32),
     val: Val,
@@ -42,6 +43,7 @@ struct Slot {
 /// after they are filled, so no stray copies of values are left in freed
 /// memory. `index` is an open-addressing table over `slots`: one allocation
 /// for all keys, rather than one per key.
+#[derive(Clone)]
 pub(crate) struct Layer {
     pub(crate) kind: Kind,
     /// Shown in errors and `Debug`: `process environment`, `.env`, ...

@@ -73,8 +73,14 @@ impl Snapshot {
                 None => key.as_str(),
             };
             let Some(path) = to_path(rest) else { continue };
-            let Some(value) = cfg.get_raw(&key)? else {
-                continue;
+            let value = match cfg.get_raw(&key) {
+                Ok(Some(value)) => value,
+                Ok(None) => continue,
+                // Any `*_FILE` variable is a candidate (`SSL_CERT_FILE`,
+                // `TF_CLI_CONFIG_FILE`, ...): one naming a file that cannot
+                // be read is no key of ours. `Config::get` still reports it.
+                Err(_) if matches!(origin, crate::Origin::FileIndirection { .. }) => continue,
+                Err(e) => return Err(e),
             };
             items.insert(
                 path,
@@ -196,11 +202,21 @@ impl Snapshot {
                 key,
                 ..
             } => {
+                // "64-bit integer `443`", "string \"x\"": keep the kind only.
                 let found = unexpected.to_string();
-                let found = found.split([' ', '`']).next().unwrap_or("value").to_owned();
-                (key, format!("expected {expected}, found a {found}"))
+                let kind = found.split(['`', '"']).next().unwrap_or("value").trim();
+                let kind = if kind.is_empty() { "value" } else { kind };
+                let reason = if kind.contains("integer") && expected.contains("integer") {
+                    format!("out of range for {expected}")
+                } else {
+                    format!("expected {expected}, found a {kind}")
+                };
+                (key, reason)
             }
-            ConfigError::NotFound(key) => (Some(key), "missing".to_owned()),
+            ConfigError::NotFound(field) => {
+                let reason = missing_reason(&field);
+                (Some(field), reason)
+            }
             ConfigError::At { error, key, .. } => {
                 let inner = self.error(*error);
                 let reason = match inner {
@@ -210,16 +226,19 @@ impl Snapshot {
                 (key, reason)
             }
             ConfigError::Message(m) => match m.strip_prefix("missing configuration field ") {
-                Some(field) => (
-                    Some(field.trim_matches('"').to_owned()),
-                    "missing: no layer has it and the struct gives no default".to_owned(),
-                ),
+                Some(field) => {
+                    let field = field.trim_matches('"').to_owned();
+                    let reason = missing_reason(&field);
+                    (Some(field), reason)
+                }
                 None => (None, self.scrub(&m)),
             },
             other => (None, self.scrub(&other.to_string())),
         };
         let field = path.clone().unwrap_or_else(|| "configuration".to_owned());
-        let reason = match path.as_deref().and_then(|p| self.items.get(p)) {
+        // `ports[1]` is an item of `ports`: report that key and its origin.
+        let base = path.as_deref().map(|p| p.split('[').next().unwrap_or(p));
+        let reason = match base.and_then(|p| self.items.get(p)) {
             Some(item) => format!("{reason} (key {}, from {})", item.key, item.origin),
             None => reason,
         };
@@ -259,6 +278,17 @@ impl Snapshot {
         }
         out
     }
+}
+
+/// Why a field is missing, naming the key that would fill it.
+fn missing_reason(field: &str) -> String {
+    let key = field.to_ascii_uppercase().replace('.', "__");
+    let mut reason = format!("missing: no layer has {key} and the struct gives no default");
+    if field.bytes().any(|b| b.is_ascii_uppercase()) {
+        reason
+            .push_str(" (config-rs matches lowercase names: write #[serde(rename)] in lowercase)");
+    }
+    reason
 }
 
 /// Replaces quoted segments (`"..."` or `` `...` ``) with `<redacted>`:
@@ -408,6 +438,32 @@ impl Config {
     /// ```
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T> {
         Snapshot::new(self, None)?.deserialize()
+    }
+
+    /// Rewrites an error that config-rs returned for a configuration built
+    /// with this one as a source, the way [`deserialize`](Self::deserialize)
+    /// reports its own: the field, the key and its origin, and no value.
+    /// config-rs's own messages quote values (``invalid type: string
+    /// "hunter2", expected an integer for key `db.port` ``); pass them
+    /// through this before they reach a log.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # std::fs::write(dir.path().join(".env"), "DB__PORT=hunter2\n")?;
+    /// let cfg = envcloak::Config::builder().dir(dir.path()).process_env(false).build()?;
+    /// let built = config_rs::Config::builder().add_source(cfg.clone()).build()?;
+    /// let err = built.get::<u16>("db.port").unwrap_err();
+    /// assert!(err.to_string().contains("hunter2"));          // config-rs quotes it
+    /// let err = cfg.redact_config_error(err);
+    /// assert!(!err.to_string().contains("hunter2"));
+    /// assert!(err.to_string().contains("key DB__PORT"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn redact_config_error(&self, e: ConfigError) -> Error {
+        match Snapshot::new(self, None) {
+            Ok(snapshot) => snapshot.error(e),
+            Err(other) => other,
+        }
     }
 
     /// Like [`deserialize`](Self::deserialize), with only the keys that start

@@ -1948,3 +1948,41 @@ fn edit_interrupted_by_a_signal_wipes_the_temp_file_and_saves_nothing() {
         assert_empty_dir(&tmp);
     }
 }
+
+#[test]
+fn encrypt_ignores_the_plaintext_and_leaves_an_unchanged_file_alone() {
+    let p = Project::new();
+    p.git_init();
+    p.write(".env", format!("SECRET={CANARY}\n"));
+    p.envcloak(&["encrypt"]).run().ok();
+    p.command("git", &["check-ignore", "-q", ".env"])
+        .run()
+        .code(0);
+    let first = p.read(".env.enc");
+    // Nothing changed: the committed file stays byte for byte (no git noise).
+    let out = p.envcloak(&["encrypt"]).run().ok();
+    out.stderr_says(&["up to date"]).hides(CANARY);
+    assert_eq!(p.read(".env.enc"), first);
+    // A change re-encrypts.
+    p.write(".env", format!("SECRET={CANARY}\nMORE=1\n"));
+    p.envcloak(&["encrypt"]).run().ok();
+    assert_ne!(p.read(".env.enc"), first);
+}
+
+#[test]
+fn rotate_write_refuses_when_the_key_comes_from_the_environment() {
+    let p = Project::new();
+    let key = p.encrypted_only(&format!("SECRET={CANARY}\n"));
+    std::fs::remove_file(p.p(".env.key")).unwrap();
+    let before = p.read(".env.enc");
+    let out = p
+        .envcloak(&["rotate", "--write"])
+        .env("ENVCLOAK_KEY", &key)
+        .run()
+        .fails(2);
+    out.error_says(&["ENVCLOAK_KEY", "precedence"])
+        .stderr_says(&["without --write"])
+        .hides(CANARY);
+    assert_eq!(p.read(".env.enc"), before);
+    assert!(!p.exists(".env.key"));
+}

@@ -1582,3 +1582,22 @@ fn canaries_appear_only_where_asked_for() {
         }
     }
 }
+
+#[test]
+fn check_reports_example_values_that_break_their_own_type() {
+    let p = Project::new();
+    p.write(
+        ".env.example",
+        "# @type json\nFLAGS={\"beta\": false}\n# @type json\nGOOD='{\"a\": 1}'\n",
+    );
+    p.write(".env", "FLAGS='{\"beta\": false}'\nGOOD='{\"a\": 2}'\n");
+    let out = p.envcloak(&["check"]).run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains(".env.example:2: FLAGS: the example's own value is not a valid json"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("GOOD"), "{}", out.stdout);
+}

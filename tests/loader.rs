@@ -594,3 +594,42 @@ fn no_set_var_and_no_unsafe_in_the_sources() {
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
     assert!(lib.contains("#![forbid(unsafe_code)]"));
 }
+
+/// With a profile, `ENVCLOAK_KEY_<PROFILE>` opens the profile's file and
+/// `ENVCLOAK_KEY` keeps opening `.env.enc`.
+#[test]
+fn profile_keys_open_their_own_files() {
+    use envcloak::crypto::{Key, Keyring, encrypt};
+    let base = Key::generate();
+    let staging = Key::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let seal =
+        |key: &Key, text: &str| encrypt(&Keyring::new(vec![key.clone()]).unwrap(), text.as_bytes());
+    std::fs::write(dir.path().join(".env.enc"), seal(&base, "A=base\nB=base\n")).unwrap();
+    std::fs::write(
+        dir.path().join(".env.staging.enc"),
+        seal(&staging, "A=staging\n"),
+    )
+    .unwrap();
+    let cfg = Config::builder()
+        .dir(dir.path())
+        .profile("staging")
+        .environment([
+            ("ENVCLOAK_KEY", base.to_base64().as_str()),
+            ("ENVCLOAK_KEY_STAGING", staging.to_base64().as_str()),
+        ])
+        .build()
+        .unwrap();
+    assert_eq!(cfg.get::<String>("A").unwrap(), "staging");
+    assert_eq!(cfg.get::<String>("B").unwrap(), "base");
+    // Only the profile key: .env.enc is skipped (no key), and says so.
+    let cfg = Config::builder()
+        .dir(dir.path())
+        .profile("staging")
+        .environment([("ENVCLOAK_KEY_STAGING", staging.to_base64().as_str())])
+        .build()
+        .unwrap();
+    assert_eq!(cfg.get::<String>("A").unwrap(), "staging");
+    let e = cfg.get::<String>("B").unwrap_err().to_string();
+    assert!(e.contains(".env.enc not read: no key"), "{e}");
+}

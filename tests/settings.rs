@@ -365,3 +365,87 @@ fn secrets_directory_values_precedence_and_bad_entries() {
         .unwrap_err();
     assert!(e.to_string().contains("missing-dir"), "{e}");
 }
+
+#[test]
+fn unrelated_file_variables_do_not_break_deserialize() {
+    #[derive(Debug, Deserialize)]
+    struct S {
+        port: u16,
+        db_password: Option<String>,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "from-file\n").unwrap();
+    let cfg = Config::builder()
+        .environment([
+            ("PORT", "80"),
+            // Set by other tools; the file is not there.
+            ("TF_CLI_CONFIG_FILE", "/nonexistent/envcloak/terraformrc"),
+            ("DB_PASSWORD_FILE", pw.to_str().unwrap()),
+        ])
+        .build()
+        .unwrap();
+    let s: S = cfg.deserialize().unwrap();
+    assert_eq!(s.port, 80);
+    assert_eq!(s.db_password.as_deref(), Some("from-file"));
+    // A direct look-up still says what is wrong with the file.
+    let e = cfg.get::<String>("TF_CLI_CONFIG").unwrap_err();
+    assert!(e.to_string().contains("terraformrc"), "{e}");
+}
+
+#[test]
+fn list_items_and_missing_renamed_fields_say_where() {
+    #[derive(Debug, Deserialize)]
+    struct S {
+        #[allow(dead_code)]
+        ports: Vec<u8>,
+    }
+    let dir = dir_with(&[(".env", "PORTS=80, 443,8080\n")]);
+    let cfg = Config::builder()
+        .dir(dir.path())
+        .environment([("X", "1")])
+        .build()
+        .unwrap();
+    let e = cfg.deserialize::<S>().unwrap_err().to_string();
+    assert!(
+        e.starts_with("ports[1]: out of range for an unsigned 8 bit integer"),
+        "{e}"
+    );
+    assert!(e.contains("key PORTS") && e.ends_with(".env:1)"), "{e}");
+    assert!(!e.contains("443"), "{e}");
+
+    #[derive(Debug, Deserialize)]
+    struct R {
+        #[allow(dead_code)]
+        #[serde(rename = "PORT_ONE")]
+        port_one: u16,
+    }
+    let cfg = Config::builder()
+        .environment([("PORT_ONE", "1")])
+        .build()
+        .unwrap();
+    let e = cfg.deserialize::<R>().unwrap_err().to_string();
+    assert!(e.contains("PORT_ONE") && e.contains("lowercase"), "{e}");
+}
+
+#[test]
+fn config_rs_errors_can_be_redacted() {
+    let dir = dir_with(&[(".env", &format!("DB__PORT={CANARY}\n"))]);
+    let cfg = Config::builder()
+        .dir(dir.path())
+        .environment([("X", "1")])
+        .build()
+        .unwrap();
+    let built = config_rs::Config::builder()
+        .add_source(cfg.clone())
+        .build()
+        .unwrap();
+    let raw = built.get::<u16>("db.port").unwrap_err();
+    let e = cfg.redact_config_error(raw);
+    let shown = format!("{e} {e:?}");
+    assert!(!shown.contains(CANARY), "{shown}");
+    assert!(
+        shown.contains("db.port") && shown.contains("key DB__PORT"),
+        "{shown}"
+    );
+}

@@ -280,12 +280,21 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
             // Never replace the team's file with one its key cannot open.
             (Some((None, bytes)), Some((ring, origin))) => {
                 let sealer = Sealer::Keys(ring);
-                if let Err(e) = vault::open(&output, &bytes, &sealer, None) {
-                    return Err(Failure::from(e).hint(format!(
-                        "the key from {origin} does not open the existing {}: use the team's key \
-                         (or 'envcloak rotate' to change keys); nothing was written",
-                        output.display()
-                    )));
+                match vault::open(&output, &bytes, &sealer, None) {
+                    Err(e) => {
+                        return Err(Failure::from(e).hint(format!(
+                            "the key from {origin} does not open the existing {}: use the team's key \
+                             (or 'envcloak rotate' to change keys); nothing was written",
+                            output.display()
+                        )));
+                    }
+                    // Same plaintext: leave the file (and `git diff`) alone.
+                    Ok(old) if *old == *text => {
+                        ensure_plaintext_ignored(&input, named)?;
+                        ui::note(format!("{} is already up to date", output.display()));
+                        return ok();
+                    }
+                    Ok(_) => {}
                 }
                 sealer
             }
@@ -301,6 +310,7 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
             }
         }
     };
+    ensure_plaintext_ignored(&input, named)?;
     vault::seal(&output, &text, &sealer)?;
     ui::note(format!(
         "encrypted {} -> {} (commit it; never commit {})",
@@ -312,6 +322,16 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
 }
 
 /// Creates the key file with a new key when no key exists anywhere.
+/// The plaintext that was encrypted must never be committed: keep it out
+/// of git (a regular file only; `/dev/stdin` and the like are left alone).
+fn ensure_plaintext_ignored(input: &Path, named: bool) -> CmdResult<()> {
+    let regular = std::fs::symlink_metadata(input).is_ok_and(|m| m.is_file());
+    if regular && (!named || input.is_relative()) {
+        ensure_ignored(input)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn new_key_file(g: &Global) -> CmdResult<Keyring> {
     let path = default_key_file(g)?;
     let key = Key::generate();
@@ -621,6 +641,24 @@ pub fn unset(g: &Global, a: UnsetArgs) -> CmdResult {
 pub fn rotate(g: &Global, a: RotateArgs) -> CmdResult {
     let path = ui::encrypted_path(g, None)?;
     let (text, sealer) = ui::open_existing(g, &path)?;
+    if a.write && matches!(sealer, Sealer::Keys(_)) {
+        // The key file --write updates must be the one the key came from:
+        // otherwise ENVCLOAK_KEY (or another file) would still win over it
+        // and no longer open the re-encrypted file.
+        let target = default_key_file(g)?;
+        if let Some((_, origin)) = ui::find_keyring(g, &path)?
+            && origin != target.display().to_string()
+        {
+            return Err(Failure::new(format!(
+                "the key comes from {origin}, which would still take precedence over {}",
+                target.display()
+            ))
+            .hint(format!(
+                "run 'envcloak rotate' without --write and store the printed keyring where \
+                 {origin} comes from (or name that file with --key-file)"
+            )));
+        }
+    }
     let Sealer::Keys(old) = sealer else {
         let sealer = Sealer::Password {
             password: ui::password(&format!("new password for {}: ", path.display()), true)?,

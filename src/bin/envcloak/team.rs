@@ -135,6 +135,27 @@ pub fn check(g: &Global, a: CheckArgs) -> CmdResult {
                 .and_then(|es| es.into_iter().rev().find(|e| e.key == k.key))
                 .map(|e| e.value.into_owned())
                 .unwrap_or_default();
+            if let Some(ty) = k.ty
+                && !value.trim().is_empty()
+                && let Err(reason) = ty.check(&value)
+            {
+                let quote_hint = if ty == example::ValueType::Json {
+                    " (dotenv removes double quotes: write JSON in single quotes)"
+                } else {
+                    ""
+                };
+                problems.push(problem(
+                    Severity::Error,
+                    "example-type",
+                    &ex.path,
+                    Some(k.line),
+                    Some(&k.key),
+                    format!(
+                        "the example's own value is not a valid {}: {reason}{quote_hint}",
+                        ty.name()
+                    ),
+                ));
+            }
             if example::looks_like_secret(&value) {
                 problems.push(problem(
                     Severity::Error,
