@@ -248,27 +248,27 @@ impl Snapshot {
         }
     }
 
-    /// Removes what serde's messages copy from the input (the quoted value
-    /// in `invalid type: string "..."`, ``unknown variant `...` ``), then
-    /// any configuration value still in the message. Field names stay.
+    /// A serde or config-rs message without anything copied from the input.
+    ///
+    /// Messages about fields (`missing field`, `unknown field`) are kept;
+    /// any other keeps only its `expected ...` tail, which comes from the
+    /// type, never from the value (serde prints values with `{:?}`, so a
+    /// value holding a quote cannot be cut out reliably: it is dropped
+    /// whole). Last, any configuration value still found is replaced.
     fn scrub(&self, message: &str) -> String {
         let field_message = ["missing field ", "unknown field ", "duplicate field "]
             .iter()
             .any(|p| message.starts_with(p));
-        let value_first = [
-            "invalid type: ",
-            "invalid value: ",
-            "unknown variant ",
-            "invalid length ",
-        ]
-        .iter()
-        .any(|p| message.starts_with(p));
         let mut out = if field_message {
             message.to_owned()
         } else if let Some(f) = message.strip_prefix("missing configuration field ") {
             format!("missing field {f}")
+        } else if message.contains("does not have variant constructor") {
+            "not one of the enum's variants".to_owned()
+        } else if let Some(i) = message.rfind("expected ") {
+            format!("invalid value, {}", &message[i..])
         } else {
-            redact_quoted(message, value_first)
+            "invalid value".to_owned()
         };
         for item in self.items.values() {
             let v = item.value.expose_secret();
@@ -289,26 +289,6 @@ fn missing_reason(field: &str) -> String {
             .push_str(" (config-rs matches lowercase names: write #[serde(rename)] in lowercase)");
     }
     reason
-}
-
-/// Replaces quoted segments (`"..."` or `` `...` ``) with `<redacted>`:
-/// only the first when `first_only` (serde puts the offending value first
-/// and the expected names after it), otherwise all.
-fn redact_quoted(message: &str, first_only: bool) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    let mut done = false;
-    while let Some(i) = rest.find(['"', '`']).filter(|_| !done) {
-        let q = rest.as_bytes()[i] as char;
-        let after = &rest[i + 1..];
-        let Some(j) = after.find(q) else { break };
-        out.push_str(&rest[..i]);
-        out.push_str("<redacted>");
-        rest = &after[j + 1..];
-        done = first_only;
-    }
-    out.push_str(rest);
-    out
 }
 
 /// A fixed map, as a config-rs source.

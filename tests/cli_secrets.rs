@@ -1986,3 +1986,33 @@ fn rotate_write_refuses_when_the_key_comes_from_the_environment() {
     assert_eq!(p.read(".env.enc"), before);
     assert!(!p.exists(".env.key"));
 }
+
+#[test]
+fn key_equals_value_arguments_are_refused_without_echoing_the_value() {
+    let p = Project::new();
+    p.encrypted_only("A=1\n");
+    for args in [
+        &["set", "DB_PASSWORD=CANARY_7f3a9"][..],
+        &["unset", "DB_PASSWORD=CANARY_7f3a9"],
+        &["get", "DB_PASSWORD=CANARY_7f3a9"],
+    ] {
+        let out = p.envcloak(args).run().fails(2);
+        out.error_says(&["separate arguments"]).hides(CANARY);
+    }
+    p.assert_plaintext("A=1\n");
+}
+
+#[test]
+fn encrypt_password_never_replaces_a_key_mode_file() {
+    let p = Project::new();
+    p.encrypted_only(&format!("SECRET={CANARY}\n"));
+    let before = p.read(".env.enc");
+    p.write(".env", "MINE=1\n");
+    let out = p
+        .envcloak(&["encrypt", "--password", "--iterations", "600000"])
+        .env("ENVCLOAK_PASSWORD", "pw-pw-pw")
+        .run()
+        .fails(2);
+    out.error_says(&["encrypted with a key"]).hides(CANARY);
+    assert_eq!(p.read(".env.enc"), before);
+}

@@ -1601,3 +1601,20 @@ fn check_reports_example_values_that_break_their_own_type() {
     );
     assert!(!out.stdout.contains("GOOD"), "{}", out.stdout);
 }
+
+#[test]
+fn check_keeps_the_profile_when_its_key_is_unusable() {
+    let p = Project::new();
+    p.write(".env.example", "DB_URL=\nSECRET=\n");
+    p.write(".env.staging", "SECRET=from-plain-file\n");
+    let enc = p
+        .envcloak(&["encrypt", ".env.staging", "--profile", "staging"])
+        .run();
+    assert_eq!(enc.code, 0, "{}", enc.stderr);
+    p.write(".env.staging", "DB_URL=postgres://db/app\nSECRET=x\n");
+    p.chmod(".env.staging.key", 0o644);
+    let out = p.envcloak(&["check", "--profile", "staging"]).run();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stdout.contains("permissions"), "{}", out.stdout);
+    assert!(!out.stdout.contains("DB_URL: required"), "{}", out.stdout);
+}

@@ -449,3 +449,51 @@ fn config_rs_errors_can_be_redacted() {
         "{shown}"
     );
 }
+
+#[test]
+fn values_with_quotes_or_short_values_never_reach_messages() {
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Mode {
+        Dev,
+    }
+    #[derive(Debug, Deserialize)]
+    struct C {
+        #[allow(dead_code)]
+        c: char,
+    }
+    #[derive(Debug, Deserialize)]
+    struct M {
+        #[allow(dead_code)]
+        mode: Mode,
+    }
+    let _ = Mode::Dev;
+    for value in [
+        "q\"SECRETCHARS",
+        "x\"y\"LEAKEDTAIL",
+        "back`tick`LEAK",
+        "sl\\ash\\LEAK",
+        "pin",
+        "ab",
+        "SEC, expected nothing",
+    ] {
+        let cfg = Config::builder()
+            .environment([("C", value), ("MODE", value)])
+            .build()
+            .unwrap();
+        for e in [
+            cfg.deserialize::<C>().unwrap_err(),
+            cfg.deserialize::<M>().unwrap_err(),
+        ] {
+            let shown = format!("{e} {e:?}");
+            for part in ["SECRET", "LEAK", "pin", "ab ", "SEC,", "nothing"] {
+                if value.contains(part.trim()) {
+                    assert!(
+                        !shown.contains(part.trim()),
+                        "{value:?} leaked {part:?}: {shown}"
+                    );
+                }
+            }
+        }
+    }
+}

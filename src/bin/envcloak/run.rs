@@ -50,6 +50,7 @@ pub struct RunArgs {
 }
 
 pub fn get(g: &Global, a: GetArgs) -> CmdResult {
+    ui::check_key_arg(&a.key, "envcloak get KEY")?;
     let cfg = ui::config(g)?;
     match cfg.get_raw(&a.key)? {
         Some(v) => {

@@ -254,6 +254,18 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
     let text = read_plaintext_from(&input, named)?;
     vault::validate(&input, &text)?;
     let sealer = if a.password {
+        // Switching the team's key-mode file to a password would lock out
+        // everyone who has the key: only a new file, or one already in
+        // password mode, may be written with a password.
+        if output.exists() && vault::password_header(&output, &vault::read(&output)?)?.is_none() {
+            return Err(Failure::new(format!(
+                "{} is encrypted with a key, not a password; nothing was written",
+                output.display()
+            ))
+            .hint(
+                "to switch it to a password, decrypt it, move it away, then encrypt --password",
+            ));
+        }
         if a.iterations < crypto::MIN_ITERATIONS {
             return Err(Failure::new(format!(
                 "--iterations must be at least {}",
@@ -588,12 +600,10 @@ impl Drop for PrivateFile {
 }
 
 pub fn set(g: &Global, a: SetArgs) -> CmdResult {
-    if !dotenv::is_valid_key(&a.key) {
-        return Err(Failure::new(format!(
-            "'{}' is not a valid key: use letters, digits, '_' and '.', not starting with a digit",
-            a.key
-        )));
-    }
+    ui::check_key_arg(
+        &a.key,
+        "envcloak set KEY VALUE, or envcloak set KEY to be asked",
+    )?;
     let path = ui::encrypted_path(g, None)?;
     let (text, sealer) = ui::open_existing(g, &path)?;
     let value = match a.value {
@@ -625,6 +635,7 @@ pub fn set(g: &Global, a: SetArgs) -> CmdResult {
 }
 
 pub fn unset(g: &Global, a: UnsetArgs) -> CmdResult {
+    ui::check_key_arg(&a.key, "envcloak unset KEY")?;
     let path = ui::encrypted_path(g, None)?;
     let (text, sealer) = ui::open_existing(g, &path)?;
     let (new, removed) =
@@ -659,17 +670,21 @@ pub fn rotate(g: &Global, a: RotateArgs) -> CmdResult {
             )));
         }
     }
-    let Sealer::Keys(old) = sealer else {
-        let sealer = Sealer::Password {
-            password: ui::password(&format!("new password for {}: ", path.display()), true)?,
-            iterations: crypto::DEFAULT_ITERATIONS,
-        };
-        vault::seal(&path, &text, &sealer)?;
-        ui::note(format!(
-            "re-encrypted {} with the new password",
-            path.display()
-        ));
-        return ok();
+    let old = match sealer {
+        Sealer::Keys(old) => old,
+        Sealer::Password { iterations, .. } => {
+            let sealer = Sealer::Password {
+                password: ui::password(&format!("new password for {}: ", path.display()), true)?,
+                // The count recorded in the file may be higher than ours: keep it.
+                iterations: iterations.max(crypto::DEFAULT_ITERATIONS),
+            };
+            vault::seal(&path, &text, &sealer)?;
+            ui::note(format!(
+                "re-encrypted {} with the new password",
+                path.display()
+            ));
+            return ok();
+        }
     };
     let ring = if a.drop_old {
         Keyring::new(vec![old.first().clone()])

@@ -114,6 +114,23 @@ pub fn note(msg: impl std::fmt::Display) {
     eprintln!("envcloak: {msg}");
 }
 
+/// Checks a KEY argument. `KEY=VALUE` (the `heroku config:set` habit) is
+/// refused without echoing it: the part after `=` may be a secret. Other
+/// invalid keys are named, as they hold no value.
+pub fn check_key_arg(key: &str, usage: &str) -> CmdResult<()> {
+    if key.contains('=') {
+        return Err(
+            Failure::new("the key and the value are separate arguments").hint(usage.to_owned())
+        );
+    }
+    if !envcloak::dotenv::is_valid_key(key) {
+        return Err(Failure::new(format!(
+            "'{key}' is not a valid key: use letters, digits, '_' and '.', not starting with a digit"
+        )));
+    }
+    Ok(())
+}
+
 /// The project root, as the library discovers it.
 pub fn root() -> CmdResult<PathBuf> {
     Ok(envcloak::project_root()?)
@@ -245,11 +262,11 @@ pub fn config(g: &Global) -> CmdResult<envcloak::Config> {
 /// are left out (and no password is asked for).
 pub fn builder(g: &Global, read_encrypted: bool) -> CmdResult<envcloak::ConfigBuilder> {
     let mut b = envcloak::Config::builder().read_encrypted(read_encrypted);
-    if !read_encrypted {
-        return Ok(b);
-    }
     if let Some(p) = &g.profile {
         b = b.profile(p);
+    }
+    if !read_encrypted {
+        return Ok(b);
     }
     if let Some(f) = &g.file {
         b = b.encrypted_file(f);
