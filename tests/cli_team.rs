@@ -1618,3 +1618,21 @@ fn check_keeps_the_profile_when_its_key_is_unusable() {
     assert!(out.stdout.contains("permissions"), "{}", out.stdout);
     assert!(!out.stdout.contains("DB_URL: required"), "{}", out.stdout);
 }
+
+#[test]
+fn init_encrypt_force_keeps_the_new_encrypted_file_committable() {
+    let p = Project::new();
+    p.write(".env.example", "# @generate hex:8\nTOKEN=\n");
+    assert_eq!(p.envcloak(&["init", "--encrypt"]).run().code, 0);
+    let out = p.envcloak(&["init", "--encrypt", "--force"]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |name: &str| std::fs::metadata(p.p(name)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(".env.enc"), 0o644);
+    let backup = std::fs::read_dir(p.p("."))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with(".env.enc.backup-"))
+        .expect("a backup");
+    assert_eq!(mode(&backup), 0o600);
+}

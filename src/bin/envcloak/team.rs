@@ -508,6 +508,14 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
             None => secrets::new_key_file(g)?,
         };
         vault::seal(&target, &made.text, &Sealer::Keys(ring))?;
+        // The private backup shared the old file's inode (and so its 0600);
+        // the new `.env.enc` is meant to be committed: 0644, as `encrypt` makes it.
+        #[cfg(unix)]
+        if a.force {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| Error::from_io(&target, e))?;
+        }
     } else {
         secrets::ensure_ignored(&target)?;
         fsio::write_atomic(&target, made.text.as_bytes(), Some(0o600))?;
