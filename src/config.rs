@@ -50,6 +50,21 @@ pub struct Config {
     skipped: Vec<PathBuf>,
 }
 
+/// Where a look-up found a key, before any file is read.
+enum Located<'a> {
+    /// In layer `.1`, at line `.2` (0 when not a file).
+    Layer(&'a str, usize, u32),
+    /// Through `NAME_FILE` indirection.
+    FileRef(&'a Arc<Path>),
+}
+
+fn file_ref_origin(key: &str, path: &Arc<Path>) -> Origin {
+    Origin::FileIndirection {
+        var: format!("{key}_FILE").into(),
+        path: path.clone(),
+    }
+}
+
 /// A value found by a look-up, before casting.
 enum Found<'a> {
     Borrowed(&'a str, usize, u32),
@@ -128,21 +143,10 @@ impl Config {
     /// # Ok::<(), envcloak::Error>(())
     /// ```
     pub fn source_of(&self, key: &str) -> Option<Origin> {
-        for (i, layer) in self.layers.iter().enumerate() {
-            if let Some((_, line)) = layer.get(key) {
-                return Some(self.layers[i].origin(key, line));
-            }
-            if i == 0
-                && layer.kind == Kind::Environment
-                && let Some(path) = self.file_refs.get(key)
-            {
-                return Some(Origin::FileIndirection {
-                    var: format!("{key}_FILE").into(),
-                    path: path.clone(),
-                });
-            }
-        }
-        None
+        Some(match self.locate(key)? {
+            Located::Layer(_, i, line) => self.layers[i].origin(key, line),
+            Located::FileRef(path) => file_ref_origin(key, path),
+        })
     }
 
     /// Every key defined by a file layer (dotenv, encrypted, secrets
@@ -230,23 +234,31 @@ impl Config {
     }
 
     fn find(&self, key: &str) -> Result<Option<Found<'_>>> {
+        Ok(match self.locate(key) {
+            None => None,
+            Some(Located::Layer(v, i, line)) => Some(Found::Borrowed(v, i, line)),
+            Some(Located::FileRef(path)) => Some(Found::Owned(
+                read_file_value(path)?,
+                file_ref_origin(key, path),
+            )),
+        })
+    }
+
+    /// The layer that holds `key` (highest first), or the `NAME_FILE`
+    /// variable that stands in for it right below the environment.
+    fn locate(&self, key: &str) -> Option<Located<'_>> {
         for (i, layer) in self.layers.iter().enumerate() {
             if let Some((v, line)) = layer.get(key) {
-                return Ok(Some(Found::Borrowed(v, i, line)));
+                return Some(Located::Layer(v, i, line));
             }
             if i == 0
                 && layer.kind == Kind::Environment
                 && let Some(path) = self.file_refs.get(key)
             {
-                let value = read_file_value(path)?;
-                let origin = Origin::FileIndirection {
-                    var: format!("{key}_FILE").into(),
-                    path: path.clone(),
-                };
-                return Ok(Some(Found::Owned(value, origin)));
+                return Some(Located::FileRef(path));
             }
         }
-        Ok(None)
+        None
     }
 
     fn cast<T>(

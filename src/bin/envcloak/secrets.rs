@@ -365,21 +365,8 @@ pub(crate) fn new_key_file(g: &Global) -> CmdResult<Keyring> {
 
 pub fn decrypt(g: &Global, a: DecryptArgs) -> CmdResult {
     let path = ui::encrypted_path(g, a.input.as_deref())?;
-    let (text, _) = match a.ttl {
-        None => ui::open_existing(g, &path)?,
-        Some(ttl) => {
-            let contents = vault::read(&path)?;
-            let sealer = match vault::password_header(&path, &contents)? {
-                Some(h) => Sealer::Password {
-                    password: ui::password(&format!("password for {}: ", path.display()), false)?,
-                    iterations: h.iterations,
-                },
-                None => Sealer::Keys(ui::require_keyring(g, &path)?.0),
-            };
-            let secs = std::time::Duration::from_secs(ttl);
-            (vault::open(&path, &contents, &sealer, Some(secs))?, sealer)
-        }
-    };
+    let ttl = a.ttl.map(std::time::Duration::from_secs);
+    let (text, _) = ui::open_existing_ttl(g, &path, ttl)?;
     if let Err(e) = vault::validate(&path, &text) {
         if a.format != Format::Dotenv {
             return Err(e.into());

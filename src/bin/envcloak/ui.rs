@@ -233,6 +233,15 @@ pub fn password(prompt: &str, confirm: bool) -> CmdResult<Zeroizing<String>> {
 /// Opens an existing encrypted file: its plaintext and the sealer that
 /// writes it back (same keyring, or same password with a fresh salt).
 pub fn open_existing(g: &Global, path: &Path) -> CmdResult<(Zeroizing<String>, Sealer)> {
+    open_existing_ttl(g, path, None)
+}
+
+/// [`open_existing`], refusing a file encrypted longer than `ttl` ago.
+pub fn open_existing_ttl(
+    g: &Global,
+    path: &Path,
+    ttl: Option<std::time::Duration>,
+) -> CmdResult<(Zeroizing<String>, Sealer)> {
     let contents = envcloak::vault::read(path).map_err(|e| {
         let f = Failure::from(e);
         if path.exists() {
@@ -248,7 +257,7 @@ pub fn open_existing(g: &Global, path: &Path) -> CmdResult<(Zeroizing<String>, S
         },
         None => Sealer::Keys(require_keyring(g, path)?.0),
     };
-    let text = envcloak::vault::open(path, &contents, &sealer, None)?;
+    let text = envcloak::vault::open(path, &contents, &sealer, ttl)?;
     Ok((text, sealer))
 }
 
