@@ -211,14 +211,29 @@ impl Config {
     /// cfg.apply_to(&mut cmd.arg("test"))?;
     /// # Ok::<(), envcloak::Error>(())
     /// ```
+    ///
+    /// A value holding a NUL byte cannot be put in an environment: that is
+    /// an [`Error::Invalid`] naming the key (and `cmd` is left as it was).
     pub fn apply_to(&self, cmd: &mut Command) -> Result<()> {
+        let mut pairs = Vec::new();
         for (key, origin) in self.keys() {
             if origin == Origin::Environment {
                 continue;
             }
             if let Some(value) = self.get_raw(&key)? {
-                cmd.env(&key, value.expose_secret());
+                if value.expose_secret().contains('\0') || key.contains('\0') {
+                    return Err(Error::Invalid {
+                        key: key.as_str().into(),
+                        origin,
+                        expected: "a value for an environment variable".into(),
+                        reason: "it holds a NUL byte, which an environment cannot carry".into(),
+                    });
+                }
+                pairs.push((key, value));
             }
+        }
+        for (key, value) in pairs {
+            cmd.env(&key, value.expose_secret());
         }
         Ok(())
     }

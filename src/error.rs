@@ -139,6 +139,27 @@ pub enum Error {
         /// The problems, as `check` prints them.
         problems: Vec<String>,
     },
+    /// Another envcloak process kept the write lock of a file for longer
+    /// than the lock timeout (60 s, or `ENVCLOAK_LOCK_TIMEOUT`).
+    #[error(
+        "{}: gave up after {waited_secs} s waiting for another envcloak writing it (set ENVCLOAK_LOCK_TIMEOUT to wait longer)",
+        path.display()
+    )]
+    LockTimeout {
+        /// The file that was to be written.
+        path: PathBuf,
+        /// How long it waited, in whole seconds.
+        waited_secs: u64,
+    },
+    /// An envcloak setting (an `ENVCLOAK_*` variable or a builder choice)
+    /// is invalid.
+    #[error("{name}: {reason}")]
+    Setting {
+        /// The variable or option (`ENVCLOAK_LOCK_TIMEOUT`, `--profile`, ...).
+        name: Box<str>,
+        /// What is wrong; never quotes a value.
+        reason: Box<str>,
+    },
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {

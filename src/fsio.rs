@@ -1,11 +1,19 @@
-//! Atomic writes and private temporary files.
+//! Atomic writes, private temporary files, and the write lock.
 //!
 //! Every file envcloak changes is written to a temporary file in the same
 //! directory, flushed to disk, and renamed over the target: an interrupted
-//! write leaves the old file whole.
+//! write leaves the old file whole. A symlink is written through: the
+//! temporary file goes beside the link's target, which is replaced, and the
+//! link stays a link.
+//!
+//! Every read-modify-write holds a [`WriteLock`] from the read to the
+//! rename, so two envcloak processes changing the same file never lose an
+//! update.
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
@@ -14,12 +22,46 @@ use crate::error::{Error, Result};
 ///
 /// `mode` sets the Unix permissions of the new file (`0o600` for keys and
 /// plaintext); `None` keeps the mode of the file being replaced, or gives a
-/// new one `0o644`.
+/// new one `0o644`. A symlink at `path` is written through to its target.
+/// An existing target that is not a regular file (a FIFO, a device, a
+/// directory) is refused: it is never renamed over.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<()> {
-    let (tmp, dir) = staged(path, contents, mode)?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    let target = resolve(path)?;
+    if std::fs::metadata(&target).is_ok_and(|m| !m.is_file()) {
+        return Err(Error::io(
+            path,
+            std::io::Error::other("not a regular file; nothing was written"),
+        ));
+    }
+    let (tmp, dir) = staged(&target, contents, mode)?;
+    tmp.persist(&target).map_err(|e| Error::io(path, e.error))?;
     sync_dir(&dir);
     Ok(())
+}
+
+/// The file a write to `path` lands in: `path` itself, or, when it is a
+/// symlink, the file it points to (followed through any chain of links,
+/// relative links read from the link's own directory). The target need
+/// not exist yet.
+pub fn resolve(path: &Path) -> Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&current) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let link = std::fs::read_link(&current).map_err(|e| Error::io(&current, e))?;
+                current = if link.is_absolute() {
+                    link
+                } else {
+                    parent_dir(&current).join(link)
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(Error::io(
+        path,
+        std::io::Error::other("too many levels of symbolic links"),
+    ))
 }
 
 /// A temporary file beside `path` holding `contents`, with `mode`, already
@@ -135,6 +177,183 @@ fn sync_dir(dir: &Path) {
 
 #[cfg(not(unix))]
 fn sync_dir(_: &Path) {}
+
+/// The lock file envcloak keeps in each directory it writes in. It is
+/// never removed (removing a lock file while another process waits on it
+/// would let two writers in); it holds nothing, and the CLI keeps it in
+/// `.gitignore`.
+pub const LOCK_FILE: &str = ".envcloak.lock";
+
+/// How long [`lock`] waits by default for another writer.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How [`lock_with`] waits.
+pub struct LockOptions<'a> {
+    /// Give up after this long ([`Error::LockTimeout`]).
+    pub timeout: Duration,
+    /// Called once, with the file being written, when the lock has not come
+    /// after about a second: the CLI prints "waiting for another envcloak
+    /// writing .env.enc…".
+    pub on_wait: Option<&'a dyn Fn(&Path)>,
+}
+
+impl LockOptions<'_> {
+    /// The default wait, or `ENVCLOAK_LOCK_TIMEOUT` seconds when that
+    /// variable is set (an invalid value is an error naming it).
+    pub fn from_env() -> Result<LockOptions<'static>> {
+        let timeout = match std::env::var_os("ENVCLOAK_LOCK_TIMEOUT") {
+            None => DEFAULT_LOCK_TIMEOUT,
+            Some(v) if v.is_empty() => DEFAULT_LOCK_TIMEOUT,
+            Some(v) => v
+                .to_str()
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 1e9)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| Error::Setting {
+                    name: "ENVCLOAK_LOCK_TIMEOUT".into(),
+                    reason: "expected a number of seconds".into(),
+                })?,
+        };
+        Ok(LockOptions {
+            timeout,
+            on_wait: None,
+        })
+    }
+}
+
+/// An exclusive write lock for the files of one directory, released on
+/// drop (and by the operating system if the process dies, so a killed
+/// writer never leaves it stuck).
+///
+/// It is an advisory lock (`flock`) on the directory's [`LOCK_FILE`], not on
+/// the file being written: the atomic rename replaces that file's inode,
+/// and a lock on a replaced inode protects nothing. Locks are re-entrant
+/// within a thread (a write of `.env.enc` that also updates `.gitignore` in
+/// the same directory takes the lock once); other threads and processes
+/// wait.
+#[must_use = "the lock is released when this is dropped"]
+pub struct WriteLock {
+    dir: PathBuf,
+    /// `None` for a re-entrant acquisition in the same thread.
+    file: Option<std::fs::File>,
+}
+
+impl std::fmt::Debug for WriteLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WriteLock({})", self.dir.display())
+    }
+}
+
+thread_local! {
+    /// Directories whose lock this thread holds, with a depth count.
+    static HELD: RefCell<Vec<(PathBuf, usize)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Takes the write lock that covers `target` (a file to be changed, or a
+/// symlink to one), waiting as [`LockOptions::from_env`] says.
+pub fn lock(target: &Path) -> Result<WriteLock> {
+    lock_with(target, &LockOptions::from_env()?)
+}
+
+/// Takes the write lock that covers `target`: the lock of the directory
+/// its real file (symlinks followed) lives in.
+pub fn lock_with(target: &Path, options: &LockOptions<'_>) -> Result<WriteLock> {
+    let real = resolve(target)?;
+    let dir = parent_dir(&real);
+    let key = std::fs::canonicalize(&dir).map_err(|e| Error::io(&dir, e))?;
+    let reentrant = HELD.with(|held| {
+        let mut held = held.borrow_mut();
+        match held.iter_mut().find(|(d, _)| *d == key) {
+            Some((_, depth)) => {
+                *depth += 1;
+                true
+            }
+            None => false,
+        }
+    });
+    if reentrant {
+        return Ok(WriteLock {
+            dir: key,
+            file: None,
+        });
+    }
+    let lock_path = key.join(LOCK_FILE);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let file = opts
+        .open(&lock_path)
+        .map_err(|e| Error::io(&lock_path, e))?;
+    let start = Instant::now();
+    let mut told = false;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        }
+        let waited = start.elapsed();
+        if waited >= options.timeout {
+            return Err(Error::LockTimeout {
+                path: target.to_path_buf(),
+                waited_secs: waited.as_secs(),
+            });
+        }
+        if !told && waited >= Duration::from_secs(1) {
+            told = true;
+            if let Some(on_wait) = options.on_wait {
+                on_wait(target);
+            }
+        }
+        // Short pauses at first (writes take milliseconds), then at most
+        // 50 ms, with jitter so queued writers do not wake in lockstep.
+        let jitter = Duration::from_micros(u64::from(crate::crypto::random_bytes(1)[0]) * 40);
+        std::thread::sleep((pause + jitter).min(options.timeout.saturating_sub(waited)));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+    HELD.with(|held| held.borrow_mut().push((key.clone(), 1)));
+    Ok(WriteLock {
+        dir: key,
+        file: Some(file),
+    })
+}
+
+impl WriteLock {
+    /// An error unless this lock covers writes to `path` (the directory of
+    /// its real file): a guard against writing a file under another
+    /// directory's lock.
+    pub fn check_covers(&self, path: &Path) -> Result<()> {
+        let dir = parent_dir(&resolve(path)?);
+        let dir = std::fs::canonicalize(&dir).map_err(|e| Error::io(&dir, e))?;
+        if dir == self.dir {
+            Ok(())
+        } else {
+            Err(Error::io(
+                path,
+                std::io::Error::other("internal: written without its write lock"),
+            ))
+        }
+    }
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        HELD.with(|held| {
+            let mut held = held.borrow_mut();
+            if let Some(i) = held.iter().position(|(d, _)| *d == self.dir) {
+                held[i].1 -= 1;
+                if held[i].1 == 0 {
+                    held.swap_remove(i);
+                }
+            }
+        });
+        if let Some(file) = self.file.take() {
+            let _ = file.unlock();
+        }
+    }
+}
 
 /// Creates `path` with `contents` only if it does not exist yet (mode
 /// 0600), atomically. Returns `false` when it already existed.

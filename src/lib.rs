@@ -94,8 +94,10 @@ pub mod dotenv;
 mod error;
 pub mod example;
 pub mod fsio;
+pub mod gitignore;
 pub mod keys;
 mod layer;
+pub mod merge;
 mod settings;
 pub mod vault;
 

@@ -1,6 +1,11 @@
 //! Encrypted dotenv files as whole files: open to plaintext in memory,
 //! seal plaintext back atomically. The CLI's `encrypt`, `decrypt`, `edit`,
 //! `set`, `unset` and `rotate` are built on these.
+//!
+//! A change is a read-modify-write: take the file's
+//! [`WriteLock`](crate::fsio::WriteLock) with [`fsio::lock`] first, then
+//! [`read`], [`open`], change the text, and [`seal`] — which asks for the
+//! lock, so a write without one does not compile.
 
 use std::fmt;
 use std::path::Path;
@@ -11,7 +16,7 @@ use zeroize::Zeroizing;
 use crate::crypto::{self, Keyring, PasswordHeader};
 use crate::dotenv;
 use crate::error::{Error, Result};
-use crate::fsio;
+use crate::fsio::{self, WriteLock};
 
 /// What seals (and opens) an encrypted file: a keyring, or a password with
 /// its PBKDF2 iteration count.
@@ -120,8 +125,10 @@ pub fn seal_to_string(plaintext: &str, sealer: &Sealer) -> String {
 
 /// Validates `plaintext`, encrypts it and replaces `path` atomically (the
 /// old file stays whole if anything fails). A new file gets mode 0644: it is
-/// meant to be committed.
-pub fn seal(path: &Path, plaintext: &str, sealer: &Sealer) -> Result<()> {
+/// meant to be committed. `lock` must be the write lock that covers `path`,
+/// taken before the file was read.
+pub fn seal(path: &Path, plaintext: &str, sealer: &Sealer, lock: &WriteLock) -> Result<()> {
+    lock.check_covers(path)?;
     validate(path, plaintext)?;
     let contents = seal_to_string(plaintext, sealer);
     fsio::write_atomic(path, contents.as_bytes(), None)

@@ -40,12 +40,13 @@ pub enum LsFormat {
 /// `run`
 #[derive(Args)]
 pub struct RunArgs {
-    /// Keep ENVCLOAK_KEY*, ENVCLOAK_PASSWORD in the command's environment
-    /// (by default they are removed: the command gets the values, not the key)
+    /// Keep ENVCLOAK_KEY*, ENVCLOAK_PASSWORD and ENVCLOAK_IDENTITY* in the
+    /// command's environment (by default they are removed, wherever they
+    /// were set: the command gets the values, not the key)
     #[arg(long)]
     pass_key: bool,
     /// The command and its arguments (after --)
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(required = true, trailing_var_arg = true)]
     command: Vec<OsString>,
 }
 
@@ -145,8 +146,13 @@ pub fn run(g: &Global, a: RunArgs) -> CmdResult {
             skipped.display()
         ));
     }
-    let (program, args) = a
-        .command
+    // `run -- -- cmd`: the first `--` ended envcloak's options; a second
+    // one is a separator too, never a command named `--`.
+    let command = match a.command.first() {
+        Some(first) if first == "--" => &a.command[1..],
+        _ => &a.command[..],
+    };
+    let (program, args) = command
         .split_first()
         .ok_or_else(|| Failure::new("no command given").hint("envcloak run -- CMD ARGS"))?;
     // Linux caps one environment string at 128 KiB; name the key rather
@@ -165,20 +171,28 @@ pub fn run(g: &Global, a: RunArgs) -> CmdResult {
     let mut cmd = std::process::Command::new(program);
     cmd.args(args);
     cfg.apply_to(&mut cmd)?;
-    drop(cfg);
     if !a.pass_key {
-        // The child gets the values, not the key that opens all of them.
-        for (name, _) in std::env::vars_os() {
-            let name_str = name.to_string_lossy();
-            if name_str == "ENVCLOAK_PASSWORD"
-                || name_str == "ENVCLOAK_KEY"
-                || name_str.starts_with("ENVCLOAK_KEY_")
-            {
+        // The child gets the values, not the key that opens all of them —
+        // whether the key variable came from the environment, `.env` or
+        // `.env.enc`.
+        let from_files = cfg.keys().into_iter().map(|(k, _)| OsString::from(k));
+        for name in std::env::vars_os().map(|(k, _)| k).chain(from_files) {
+            if is_key_variable(&name.to_string_lossy()) {
                 cmd.env_remove(&name);
             }
         }
     }
+    drop(cfg);
     exec(cmd, program)
+}
+
+/// Variables that carry envcloak's own keys, passwords and identities.
+fn is_key_variable(name: &str) -> bool {
+    name == "ENVCLOAK_PASSWORD"
+        || name == "ENVCLOAK_NEW_PASSWORD"
+        || name == "ENVCLOAK_KEY"
+        || name.starts_with("ENVCLOAK_KEY_")
+        || name.starts_with("ENVCLOAK_IDENTITY")
 }
 
 /// Replaces this process with the command (Unix): signals, the terminal

@@ -118,6 +118,12 @@ fn default_key_file(g: &Global) -> CmdResult<PathBuf> {
     }
 }
 
+fn key_file_exists(path: &Path) -> Failure {
+    Failure::new(format!("{} already exists", path.display())).hint(
+        "keep it, or replace its key with 'envcloak rotate --write' (which re-encrypts the file)",
+    )
+}
+
 pub fn keygen(g: &Global, a: KeygenArgs) -> CmdResult {
     let key = Key::generate();
     if !a.write {
@@ -125,77 +131,18 @@ pub fn keygen(g: &Global, a: KeygenArgs) -> CmdResult {
         return ok();
     }
     let path = default_key_file(g)?;
+    let _lock = ui::lock(&path)?;
+    if path.exists() {
+        return Err(key_file_exists(&path));
+    }
+    ui::ensure_ignored(&path)?;
     let mut text = key.to_base64();
     text.push('\n');
-    if path.exists() {
-        return Err(Failure::new(format!("{} already exists", path.display())).hint(
-            "keep it, or replace its key with 'envcloak rotate --write' (which re-encrypts the file)",
-        ));
-    }
-    ensure_ignored(&path)?;
     if !fsio::create_new_private(&path, text.as_bytes())? {
-        return Err(Failure::new(format!("{} already exists", path.display())).hint(
-            "keep it, or replace its key with 'envcloak rotate --write' (which re-encrypts the file)",
-        ));
+        return Err(key_file_exists(&path));
     }
     ui::note(format!("wrote a new key to {} (mode 0600)", path.display()));
     ok()
-}
-
-/// Makes sure git ignores `path`: asks git, and appends the file name to the
-/// `.gitignore` beside it when git does not ignore it yet.
-pub(crate) fn ensure_ignored(path: &Path) -> CmdResult<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    ensure_ignored_as(path, &name)?;
-    // A write killed before its rename leaves a private temporary file
-    // (which may hold a key or plaintext): never let git pick it up.
-    let temp = fsio::parent_dir(path).join(format!("{}x", fsio::TEMP_PREFIX));
-    ensure_ignored_as(&temp, &format!("{}*", fsio::TEMP_PREFIX))
-}
-
-/// Like [`ensure_ignored`], adding `pattern` to `.gitignore` when needed.
-pub(crate) fn ensure_ignored_as(path: &Path, pattern: &str) -> CmdResult<()> {
-    let dir = fsio::parent_dir(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ignored = std::process::Command::new("git")
-        .arg("-C")
-        .arg(&dir)
-        .args(["check-ignore", "-q", "--"])
-        .arg(&name)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ignored {
-        return Ok(());
-    }
-    let gitignore = dir.join(".gitignore");
-    let mut text = match std::fs::read_to_string(&gitignore) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(envcloak::Error::from_io(&gitignore, e).into()),
-    };
-    if text
-        .lines()
-        .any(|l| l.trim() == pattern || l.trim() == format!("/{pattern}"))
-    {
-        return Ok(());
-    }
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
-    }
-    text.push_str(pattern);
-    text.push('\n');
-    fsio::write_atomic(&gitignore, text.as_bytes(), None)?;
-    ui::note(format!("added {pattern} to {}", gitignore.display()));
-    Ok(())
 }
 
 pub fn token(a: TokenArgs) -> CmdResult {
@@ -238,6 +185,56 @@ fn read_plaintext_from(path: &Path, named: bool) -> CmdResult<Zeroizing<String>>
     Ok(Zeroizing::new(text.to_owned()))
 }
 
+/// The existing encrypted file at `path`, opened with what this user has:
+/// its plaintext and the sealer that writes it back. Used before replacing
+/// a file wholesale (`encrypt`, `init --encrypt --force`): a file that the
+/// key or password in hand does not open belongs to the team and is never
+/// replaced — refused with `nothing was written`.
+pub(crate) fn open_for_replacing(
+    g: &Global,
+    path: &Path,
+    contents: &[u8],
+) -> CmdResult<(Zeroizing<String>, Sealer)> {
+    let kept = "nothing was written";
+    if let Some(header) = vault::password_header(path, contents)? {
+        let sealer = Sealer::Password {
+            password: ui::password(&format!("password for {}: ", path.display()), false)?,
+            iterations: header.iterations,
+        };
+        let text = vault::open(path, contents, &sealer, None).map_err(|e| {
+            Failure::from(e).hint(format!(
+                "the password does not open the existing {}: {kept} (change the password with 'envcloak rotate')",
+                path.display()
+            ))
+        })?;
+        return Ok((text, sealer));
+    }
+    let Some((ring, origin)) = ui::find_keyring(g, path)? else {
+        return Err(ui::no_key(g, path).hint(format!(
+            "{} exists and was encrypted with a key you do not have: get the key \
+             from a teammate (or delete the file to start over with a new key); {kept}",
+            path.display()
+        )));
+    };
+    let sealer = Sealer::Keys(ring);
+    let text = vault::open(path, contents, &sealer, None).map_err(|e| {
+        Failure::from(e).hint(format!(
+            "the key from {origin} does not open the existing {}: use the team's key \
+             (or 'envcloak rotate' to change keys); {kept}",
+            path.display()
+        ))
+    })?;
+    Ok((text, sealer))
+}
+
+/// Reads the encrypted file at `path` if there is one (a regular file).
+fn read_existing(path: &Path) -> CmdResult<Option<Zeroizing<Vec<u8>>>> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        _ => Ok(Some(vault::read(path)?)),
+    }
+}
+
 pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
     let output = ui::encrypted_path(g, None)?;
     let named = a.input.is_some();
@@ -251,79 +248,54 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
             }
         }
     };
+    if a.password && a.iterations < crypto::MIN_ITERATIONS {
+        return Err(Failure::new(format!(
+            "--iterations must be at least {}",
+            crypto::MIN_ITERATIONS
+        )));
+    }
     let text = read_plaintext_from(&input, named)?;
     vault::validate(&input, &text)?;
-    let sealer = if a.password {
-        // Switching the team's key-mode file to a password would lock out
-        // everyone who has the key: only a new file, or one already in
-        // password mode, may be written with a password.
-        if output.exists() && vault::password_header(&output, &vault::read(&output)?)?.is_none() {
-            return Err(Failure::new(format!(
-                "{} is encrypted with a key, not a password; nothing was written",
-                output.display()
-            ))
-            .hint(
-                "to switch it to a password, decrypt it, move it away, then encrypt --password",
-            ));
+    let lock = ui::lock(&output)?;
+    let sealer = match read_existing(&output)? {
+        Some(contents) => {
+            let password_mode = vault::password_header(&output, &contents)?.is_some();
+            // Switching the team's key-mode file to a password would lock out
+            // everyone who has the key.
+            if a.password && !password_mode {
+                return Err(Failure::new(format!(
+                    "{} is encrypted with a key, not a password; nothing was written",
+                    output.display()
+                ))
+                .hint(
+                    "to switch it to a password, decrypt it, move it away, then encrypt --password",
+                ));
+            }
+            let (old, mut sealer) = open_for_replacing(g, &output, &contents)?;
+            if *old == *text {
+                // Same plaintext: leave the file (and `git diff`) alone.
+                ensure_plaintext_ignored(&input, named)?;
+                ui::note(format!("{} is already up to date", output.display()));
+                return ok();
+            }
+            if let Sealer::Password { iterations, .. } = &mut sealer
+                && a.password
+            {
+                *iterations = (*iterations).max(a.iterations);
+            }
+            sealer
         }
-        if a.iterations < crypto::MIN_ITERATIONS {
-            return Err(Failure::new(format!(
-                "--iterations must be at least {}",
-                crypto::MIN_ITERATIONS
-            )));
-        }
-        Sealer::Password {
+        None if a.password => Sealer::Password {
             password: ui::password(&format!("new password for {}: ", output.display()), true)?,
             iterations: a.iterations,
-        }
-    } else {
-        let existing = if output.exists() {
-            let bytes = vault::read(&output)?;
-            Some((vault::password_header(&output, &bytes)?, bytes))
-        } else {
-            None
-        };
-        match (existing, ui::find_keyring(g, &output)?) {
-            // An existing password-mode file stays in password mode.
-            (Some((Some(header), _)), _) => Sealer::Password {
-                password: ui::password(&format!("password for {}: ", output.display()), false)?,
-                iterations: header.iterations,
-            },
-            // Never replace the team's file with one its key cannot open.
-            (Some((None, bytes)), Some((ring, origin))) => {
-                let sealer = Sealer::Keys(ring);
-                match vault::open(&output, &bytes, &sealer, None) {
-                    Err(e) => {
-                        return Err(Failure::from(e).hint(format!(
-                            "the key from {origin} does not open the existing {}: use the team's key \
-                             (or 'envcloak rotate' to change keys); nothing was written",
-                            output.display()
-                        )));
-                    }
-                    // Same plaintext: leave the file (and `git diff`) alone.
-                    Ok(old) if *old == *text => {
-                        ensure_plaintext_ignored(&input, named)?;
-                        ui::note(format!("{} is already up to date", output.display()));
-                        return ok();
-                    }
-                    Ok(_) => {}
-                }
-                sealer
-            }
-            (None, Some((ring, _))) => Sealer::Keys(ring),
-            (None, None) => Sealer::Keys(new_key_file(g)?),
-            // Never replace a file that no key we have opens: it is the team's.
-            (Some((None, _)), None) => {
-                return Err(ui::no_key(g, &output).hint(format!(
-                    "{} exists and was encrypted with a key you do not have: get the key \
-                     from a teammate (or delete the file to start over with a new key)",
-                    output.display()
-                )));
-            }
-        }
+        },
+        None => match ui::find_keyring(g, &output)? {
+            Some((ring, _)) => Sealer::Keys(ring),
+            None => Sealer::Keys(new_key_file(g)?),
+        },
     };
     ensure_plaintext_ignored(&input, named)?;
-    vault::seal(&output, &text, &sealer)?;
+    vault::seal(&output, &text, &sealer, &lock)?;
     ui::note(format!(
         "encrypted {} -> {} (commit it; never commit {})",
         input.display(),
@@ -333,23 +305,24 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
     ok()
 }
 
-/// Creates the key file with a new key when no key exists anywhere.
 /// The plaintext that was encrypted must never be committed: keep it out
 /// of git (a regular file only; `/dev/stdin` and the like are left alone).
 fn ensure_plaintext_ignored(input: &Path, named: bool) -> CmdResult<()> {
     let regular = std::fs::symlink_metadata(input).is_ok_and(|m| m.is_file());
     if regular && (!named || input.is_relative()) {
-        ensure_ignored(input)?;
+        ui::ensure_ignored(input)?;
     }
     Ok(())
 }
 
+/// Creates the key file with a new key when no key exists anywhere.
 pub(crate) fn new_key_file(g: &Global) -> CmdResult<Keyring> {
     let path = default_key_file(g)?;
+    let _lock = ui::lock(&path)?;
     let key = Key::generate();
     let mut text = key.to_base64();
     text.push('\n');
-    ensure_ignored(&path)?;
+    ui::ensure_ignored(&path)?;
     if !fsio::create_new_private(&path, text.as_bytes())? {
         return Err(Failure::new(format!(
             "{} appeared while creating it",
@@ -375,34 +348,64 @@ pub fn decrypt(g: &Global, a: DecryptArgs) -> CmdResult {
         ui::note(format!("warning: {e} (the text is shown as it is)"));
     }
     let rendered = render(&text, a.format)?;
-    match a.output {
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(rendered.as_bytes())
-                .and_then(|_| out.flush())
-                .map_err(|e| Failure::new(format!("writing to standard output: {e}")))?;
-        }
-        Some(o) => {
-            if o.exists() && !a.force {
-                return Err(Failure::new(format!("{} already exists", o.display()))
-                    .hint("add --force to overwrite it"));
-            }
-            fsio::write_atomic(&o, rendered.as_bytes(), Some(0o600))?;
-            ui::note(format!(
-                "wrote {} (mode 0600; do not commit it)",
-                o.display()
-            ));
-        }
+    match a.output.filter(|o| o.as_os_str() != "-") {
+        None => write_stdout(rendered.as_bytes()),
+        Some(o) => write_output(&o, rendered.as_bytes(), a.force),
     }
+}
+
+fn write_stdout(bytes: &[u8]) -> CmdResult {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|_| out.flush())
+        .map_err(|e| Failure::new(format!("writing to standard output: {e}")))?;
     ok()
 }
 
-/// The plaintext in the asked format.
+/// Writes decrypted output to the file the user named: a device or FIFO
+/// (`/dev/stdout`) is written into, never renamed over; a regular file is
+/// written atomically with mode 0600, only over an existing file with
+/// `--force`, and inside a git work tree only once git ignores it.
+fn write_output(o: &Path, bytes: &[u8], force: bool) -> CmdResult {
+    let target = fsio::resolve(o)?;
+    if let Ok(meta) = std::fs::metadata(&target)
+        && !meta.is_file()
+    {
+        if meta.is_dir() {
+            return Err(Failure::new(format!("{}: is a directory", o.display())));
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&target)
+            .map_err(|e| envcloak::Error::from_io(o, e))?;
+        f.write_all(bytes)
+            .and_then(|_| f.flush())
+            .map_err(|e| envcloak::Error::from_io(o, e))?;
+        return ok();
+    }
+    if target.exists() && !force {
+        return Err(Failure::new(format!("{} already exists", o.display()))
+            .hint("add --force to overwrite it"));
+    }
+    if envcloak::gitignore::in_work_tree(&fsio::parent_dir(&target)) {
+        ui::ensure_ignored(o)?;
+    }
+    fsio::write_atomic(o, bytes, Some(0o600))?;
+    ui::note(format!(
+        "wrote {} (mode 0600; do not commit it)",
+        o.display()
+    ));
+    ok()
+}
+
+/// The plaintext in the asked format. Values are read as `run` and `get`
+/// read them: `$VAR` expands from the process environment first.
 fn render(text: &str, format: Format) -> CmdResult<Zeroizing<String>> {
     if format == Format::Dotenv {
         return Ok(Zeroizing::new(text.to_owned()));
     }
-    let entries = dotenv::parse(text).map_err(|e| Failure::new(e.to_string()))?;
+    let env = |name: &str| std::env::var(name).ok();
+    let entries = dotenv::parse_with_env(text, &env).map_err(|e| Failure::new(e.to_string()))?;
     // Last duplicate wins, first position kept.
     let mut order: Vec<&str> = Vec::new();
     let mut values: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
@@ -444,7 +447,10 @@ fn render(text: &str, format: Format) -> CmdResult<Zeroizing<String>> {
 
 pub fn edit(g: &Global, a: EditArgs) -> CmdResult {
     let path = ui::encrypted_path(g, a.input.as_deref())?;
-    let (text, sealer) = ui::open_existing(g, &path)?;
+    // The file is not locked while the editor is open (that may take
+    // minutes); what others write meanwhile is merged by key on saving.
+    let mut base_contents = vault::read(&path)?;
+    let (mut base, mut sealer) = ui::open_existing(g, &path)?;
     let editor = ["VISUAL", "EDITOR"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
@@ -458,7 +464,10 @@ pub fn edit(g: &Global, a: EditArgs) -> CmdResult {
     let dir = builder
         .tempdir()
         .map_err(|e| Failure::new(format!("creating a private temporary directory: {e}")))?;
-    let tmp = PrivateFile::create(dir.path().join(".env"), text.as_bytes())?;
+    let mut tmp = PrivateFile::create(dir.path().join(".env"), base.as_bytes())?;
+    // What the editor was given this round.
+    let mut shown = Zeroizing::new(base.to_string());
+    let mut merging = false;
     // Ctrl-C (or a hang-up) while the editor runs must not kill envcloak
     // before it wipes the plaintext: catch them, let the editor react, clean up.
     let interrupted = SignalGuard::new();
@@ -481,28 +490,66 @@ pub fn edit(g: &Global, a: EditArgs) -> CmdResult {
                 path.display()
             )));
         }
+        if !tmp.path.exists() {
+            return Err(Failure::new(format!(
+                "the editor removed the temporary file instead of saving it; {} is unchanged",
+                path.display()
+            ))
+            .hint("run 'envcloak edit' again, and save the file before quitting the editor"));
+        }
         let edited = read_plaintext(&tmp.path)?;
-        if *edited == *text {
+        if *edited == *shown && !merging {
             ui::note(format!("no changes; {} is unchanged", path.display()));
             return ok();
         }
-        match vault::validate(&path, &edited) {
-            Ok(()) => {
-                vault::seal(&path, &edited, &sealer)?;
-                ui::note(format!("saved {}", path.display()));
-                return ok();
+        if let Err(e) = vault::validate(&path, &edited) {
+            let mut f: Failure = e.into();
+            if envcloak::merge::first_marker(&edited).is_some() {
+                f = f.hint("resolve each <<<<<<< yours / ======= / >>>>>>> theirs block: keep one entry, delete the marker lines");
             }
-            Err(e) => {
-                let f: Failure = e.into();
-                ui::report(&f);
-                if !std::io::stdin().is_terminal() || !ask("edit again? [Y/n] ")? {
-                    return Err(Failure::new(format!(
-                        "not saved; {} is unchanged",
-                        path.display()
-                    )));
-                }
+            ui::report(&f);
+            if !std::io::stdin().is_terminal() || !ask("edit again? [Y/n] ")? {
+                return Err(Failure::new(format!(
+                    "not saved; {} is unchanged",
+                    path.display()
+                )));
             }
+            shown = edited;
+            continue;
         }
+        let lock = ui::lock(&path)?;
+        let now = vault::read(&path)?;
+        if *now == *base_contents {
+            vault::seal(&path, &edited, &sealer, &lock)?;
+            ui::note(format!("saved {}", path.display()));
+            return ok();
+        }
+        // Someone else wrote the file while the editor was open (maybe
+        // with a rotated key): merge their changes into ours, by key.
+        let (theirs, their_sealer) = ui::open_existing(g, &path)?;
+        let merged = envcloak::merge::merge(&base, &edited, &theirs)
+            .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+        if merged.conflicts.is_empty() {
+            vault::seal(&path, &merged.text, &their_sealer, &lock)?;
+            ui::note(format!(
+                "saved {}, merged with changes another writer made meanwhile",
+                path.display()
+            ));
+            return ok();
+        }
+        drop(lock);
+        ui::note(format!(
+            "{} changed while you were editing, and {} changed on both sides: both versions are marked; keep one of each and save",
+            path.display(),
+            merged.conflicts.join(", ")
+        ));
+        drop(tmp);
+        tmp = PrivateFile::create(dir.path().join(".env"), merged.text.as_bytes())?;
+        shown = Zeroizing::new(merged.text.to_string());
+        base = theirs;
+        base_contents = now;
+        sealer = their_sealer;
+        merging = true;
     }
 }
 
@@ -586,37 +633,45 @@ impl Drop for PrivateFile {
     }
 }
 
+/// The value for `set`: the argument, else a no-echo prompt on a
+/// terminal, else standard input (one trailing newline removed).
+fn read_value(key: &str, given: Option<String>) -> CmdResult<Zeroizing<String>> {
+    if let Some(v) = given {
+        return Ok(Zeroizing::new(v));
+    }
+    if std::io::stdin().is_terminal() {
+        return Ok(Zeroizing::new(
+            rpassword::prompt_password(format!("value for {key}: "))
+                .map_err(|e| Failure::new(format!("prompt: {e}")))?,
+        ));
+    }
+    let mut v = Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_to_string(&mut v)
+        .map_err(|e| Failure::new(format!("reading standard input: {e}")))?;
+    if v.ends_with('\n') {
+        v.pop();
+        if v.ends_with('\r') {
+            v.pop();
+        }
+    }
+    Ok(v)
+}
+
 pub fn set(g: &Global, a: SetArgs) -> CmdResult {
     ui::check_key_arg(
         &a.key,
         "envcloak set KEY VALUE, or envcloak set KEY to be asked",
     )?;
     let path = ui::encrypted_path(g, None)?;
+    // Asked for before the lock is taken: a prompt never holds up others.
+    let value = read_value(&a.key, a.value)?;
+    let lock = ui::lock(&path)?;
     let (text, sealer) = ui::open_existing(g, &path)?;
-    let value = match a.value {
-        Some(v) => Zeroizing::new(v),
-        None if std::io::stdin().is_terminal() => Zeroizing::new(
-            rpassword::prompt_password(format!("value for {}: ", a.key))
-                .map_err(|e| Failure::new(format!("prompt: {e}")))?,
-        ),
-        None => {
-            let mut v = Zeroizing::new(String::new());
-            std::io::stdin()
-                .read_to_string(&mut v)
-                .map_err(|e| Failure::new(format!("reading standard input: {e}")))?;
-            if v.ends_with('\n') {
-                v.pop();
-                if v.ends_with('\r') {
-                    v.pop();
-                }
-            }
-            v
-        }
-    };
     let new = Zeroizing::new(
         dotenv::set_entry(&text, &a.key, &value).map_err(|e| Failure::new(e.to_string()))?,
     );
-    vault::seal(&path, &new, &sealer)?;
+    vault::seal(&path, &new, &sealer, &lock)?;
     ui::note(format!("set {} in {}", a.key, path.display()));
     ok()
 }
@@ -624,6 +679,7 @@ pub fn set(g: &Global, a: SetArgs) -> CmdResult {
 pub fn unset(g: &Global, a: UnsetArgs) -> CmdResult {
     ui::check_key_arg(&a.key, "envcloak unset KEY")?;
     let path = ui::encrypted_path(g, None)?;
+    let lock = ui::lock(&path)?;
     let (text, sealer) = ui::open_existing(g, &path)?;
     let (new, removed) =
         dotenv::remove_entry(&text, &a.key).map_err(|e| Failure::new(e.to_string()))?;
@@ -631,41 +687,56 @@ pub fn unset(g: &Global, a: UnsetArgs) -> CmdResult {
     if removed == 0 {
         return Err(Failure::new(format!("{}: not in {}", a.key, path.display())).code(1));
     }
-    vault::seal(&path, &new, &sealer)?;
+    vault::seal(&path, &new, &sealer, &lock)?;
     ui::note(format!("removed {} from {}", a.key, path.display()));
     ok()
 }
 
+/// The key file a keyring found by [`ui::find_keyring`] was read from, if it
+/// came from a file (`--key-file`, `ENVCLOAK_KEY_FILE`, `.env.key`) rather
+/// than a variable or a command.
+fn key_file_origin(g: &Global, path: &Path, origin: &str) -> CmdResult<Option<PathBuf>> {
+    if let Some(f) = &g.key_file {
+        return Ok(Some(f.clone()));
+    }
+    if let Some(file) = origin
+        .strip_prefix("ENVCLOAK_KEY_FILE (")
+        .and_then(|o| o.strip_suffix(')'))
+    {
+        return Ok(Some(PathBuf::from(file)));
+    }
+    let candidates = [keys::key_file_for(path), path.with_file_name(".env.key")];
+    Ok(candidates
+        .into_iter()
+        .find(|c| c.display().to_string() == origin))
+}
+
 pub fn rotate(g: &Global, a: RotateArgs) -> CmdResult {
     let path = ui::encrypted_path(g, None)?;
+    let lock = ui::lock(&path)?;
     let (text, sealer) = ui::open_existing(g, &path)?;
-    if a.write && matches!(sealer, Sealer::Keys(_)) {
-        // The key file --write updates must be the one the key came from:
-        // otherwise ENVCLOAK_KEY (or another file) would still win over it
-        // and no longer open the re-encrypted file.
-        let target = default_key_file(g)?;
-        if let Some((_, origin)) = ui::find_keyring(g, &path)?
-            && origin != target.display().to_string()
-        {
-            return Err(Failure::new(format!(
-                "the key comes from {origin}, which would still take precedence over {}",
-                target.display()
-            ))
-            .hint(format!(
-                "run 'envcloak rotate' without --write and store the printed keyring where \
-                 {origin} comes from (or name that file with --key-file)"
-            )));
-        }
-    }
     let old = match sealer {
         Sealer::Keys(old) => old,
-        Sealer::Password { iterations, .. } => {
+        Sealer::Password {
+            password: current,
+            iterations,
+        } => {
+            let new = new_password(&path)?;
+            if *new == *current {
+                return Err(Failure::new(format!(
+                    "the new password is the same as the current one; {} is unchanged",
+                    path.display()
+                ))
+                .hint(
+                    "set ENVCLOAK_NEW_PASSWORD (or answer the prompt) with a different password",
+                ));
+            }
             let sealer = Sealer::Password {
-                password: ui::password(&format!("new password for {}: ", path.display()), true)?,
+                password: new,
                 // The count recorded in the file may be higher than ours: keep it.
                 iterations: iterations.max(crypto::DEFAULT_ITERATIONS),
             };
-            vault::seal(&path, &text, &sealer)?;
+            vault::seal(&path, &text, &sealer, &lock)?;
             ui::note(format!(
                 "re-encrypted {} with the new password",
                 path.display()
@@ -673,6 +744,29 @@ pub fn rotate(g: &Global, a: RotateArgs) -> CmdResult {
             return ok();
         }
     };
+    let (_, origin) = ui::require_keyring(g, &path)?;
+    let stored_in = key_file_origin(g, &path, &origin)?;
+    if a.write && stored_in.is_none() {
+        // ENVCLOAK_KEY (or the key command) would still win over any file
+        // --write updates, and no longer open the re-encrypted file.
+        return Err(Failure::new(format!(
+            "the key comes from {origin}, which would still take precedence over a key file"
+        ))
+        .hint(format!(
+            "run 'envcloak rotate' without --write and store the printed keyring where \
+             {origin} comes from (or name a key file with --key-file)"
+        )));
+    }
+    if !a.write
+        && let Some(file) = &stored_in
+    {
+        return Err(Failure::new(format!(
+            "the key comes from {}: without --write it would no longer open {}; nothing was changed",
+            file.display(),
+            path.display()
+        ))
+        .hint("run 'envcloak rotate --write' to store the new keyring there"));
+    }
     let ring = if a.drop_old {
         Keyring::new(vec![old.first().clone()])
     } else {
@@ -681,26 +775,45 @@ pub fn rotate(g: &Global, a: RotateArgs) -> CmdResult {
         Keyring::new(keys)
     }
     .map_err(|e| Failure::new(e.to_string()))?;
-    let mut line = ring.to_base64();
-    line.push('\n');
-    // The key is stored (or shown) before the file is re-encrypted, so an
-    // interruption never leaves a file that no saved key opens.
-    if a.write {
-        let key_file = default_key_file(g)?;
-        ensure_ignored(&key_file)?;
-        fsio::write_atomic(&key_file, line.as_bytes(), Some(0o600))?;
-        ui::note(format!(
-            "wrote the keyring to {} (mode 0600)",
-            key_file.display()
-        ));
-    } else {
-        let mut out = std::io::stdout().lock();
-        out.write_all(line.as_bytes())
-            .and_then(|_| out.flush())
-            .map_err(|e| Failure::new(format!("writing to standard output: {e}")))?;
-        ui::note("the keyring above is shown once: store it (e.g. as ENVCLOAK_KEY) now");
+    match &stored_in {
+        Some(key_file) => {
+            // The key file always holds a key that opens the file, even if
+            // this process is killed between any two steps: first every key
+            // (old and new), then the file sealed with the new one, then the
+            // key file narrowed to the new keyring.
+            let _key_lock = ui::lock(key_file)?;
+            ui::ensure_ignored(key_file)?;
+            let mut both: Vec<Key> = ring.keys().to_vec();
+            both.extend(
+                old.keys()
+                    .iter()
+                    .filter(|k| !ring.keys().contains(k))
+                    .cloned(),
+            );
+            let both = Keyring::new(both).map_err(|e| Failure::new(e.to_string()))?;
+            write_keyring(key_file, &both)?;
+            vault::seal(&path, &text, &Sealer::Keys(ring.clone()), &lock)?;
+            if both != ring {
+                write_keyring(key_file, &ring)?;
+            }
+            ui::note(format!(
+                "wrote the keyring to {} (mode 0600)",
+                key_file.display()
+            ));
+        }
+        None => {
+            let mut line = ring.to_base64();
+            line.push('\n');
+            let mut out = std::io::stdout().lock();
+            out.write_all(line.as_bytes())
+                .and_then(|_| out.flush())
+                .map_err(|e| Failure::new(format!("writing to standard output: {e}")))?;
+            ui::note(format!(
+                "the keyring above is shown once: store it where {origin} comes from now"
+            ));
+            vault::seal(&path, &text, &Sealer::Keys(ring), &lock)?;
+        }
     }
-    vault::seal(&path, &text, &Sealer::Keys(ring))?;
     if a.drop_old {
         ui::note(format!(
             "re-encrypted {} with the first key only",
@@ -713,4 +826,29 @@ pub fn rotate(g: &Global, a: RotateArgs) -> CmdResult {
         ));
     }
     ok()
+}
+
+fn write_keyring(path: &Path, ring: &Keyring) -> CmdResult<()> {
+    let mut line = ring.to_base64();
+    line.push('\n');
+    fsio::write_atomic(path, line.as_bytes(), Some(0o600))?;
+    Ok(())
+}
+
+/// The new password for `rotate`: `ENVCLOAK_NEW_PASSWORD`, else asked
+/// twice on the terminal.
+fn new_password(path: &Path) -> CmdResult<Zeroizing<String>> {
+    if let Some(p) = std::env::var("ENVCLOAK_NEW_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        return Ok(Zeroizing::new(p));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(
+            Failure::new("a new password is needed and there is no terminal to ask on")
+                .hint("set ENVCLOAK_NEW_PASSWORD (ENVCLOAK_PASSWORD holds the current one)"),
+        );
+    }
+    ui::password_prompt(&format!("new password for {}: ", path.display()), true)
 }

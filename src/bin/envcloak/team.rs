@@ -481,6 +481,8 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
             None => root.join(".env"),
         }
     };
+    let lock = ui::lock(&target)?;
+    let mut existing_sealer = None;
     if target.exists() {
         if !a.force {
             return Err(Failure::new(format!(
@@ -495,19 +497,28 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
                 target.display()
             )));
         }
+        if a.encrypt {
+            // The team's file is replaced only with a key (or password) that
+            // opens it, and sealed with the same.
+            let contents = vault::read(&target)?;
+            existing_sealer = Some(secrets::open_for_replacing(g, &target, &contents)?.1);
+        }
         let backup = backup_name(&target);
-        secrets::ensure_ignored_as(&backup, "*.backup-*")?;
+        ui::ensure_ignored_as(&backup, "*.backup-*")?;
         if !fsio::backup(&target, &backup)? {
             return Err(Failure::new(format!("{} already exists", backup.display())));
         }
         println!("kept the old {} as {}", target.display(), backup.display());
     }
     if a.encrypt {
-        let ring = match ui::find_keyring(g, &target)? {
-            Some((ring, _)) => ring,
-            None => secrets::new_key_file(g)?,
+        let sealer = match existing_sealer {
+            Some(sealer) => sealer,
+            None => match ui::find_keyring(g, &target)? {
+                Some((ring, _)) => Sealer::Keys(ring),
+                None => Sealer::Keys(secrets::new_key_file(g)?),
+            },
         };
-        vault::seal(&target, &made.text, &Sealer::Keys(ring))?;
+        vault::seal(&target, &made.text, &sealer, &lock)?;
         // The private backup shared the old file's inode (and so its 0600);
         // the new `.env.enc` is meant to be committed: 0644, as `encrypt` makes it.
         #[cfg(unix)]
@@ -517,9 +528,10 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
                 .map_err(|e| Error::from_io(&target, e))?;
         }
     } else {
-        secrets::ensure_ignored(&target)?;
+        ui::ensure_ignored(&target)?;
         fsio::write_atomic(&target, made.text.as_bytes(), Some(0o600))?;
     }
+    drop(lock);
     println!(
         "created {} from {}",
         target.display(),

@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use envcloak::crypto::{DecryptError, Keyring};
+use envcloak::fsio::{self, WriteLock};
 use envcloak::vault::Sealer;
 use envcloak::{Error, keys};
 use zeroize::Zeroizing;
@@ -131,6 +132,57 @@ pub fn check_key_arg(key: &str, usage: &str) -> CmdResult<()> {
     Ok(())
 }
 
+/// Takes the write lock for `path` (see [`fsio::WriteLock`]), saying so on
+/// stderr when another envcloak holds it for more than a second.
+pub fn lock(path: &Path) -> CmdResult<WriteLock> {
+    let base = fsio::LockOptions::from_env()?;
+    let notify = |p: &Path| {
+        note(format!(
+            "waiting for another envcloak writing {}…",
+            p.display()
+        ))
+    };
+    let options = fsio::LockOptions {
+        timeout: base.timeout,
+        on_wait: Some(&notify),
+    };
+    let lock = fsio::lock_with(path, &options)?;
+    // The lock file must not show up in `git status` (nor be committed).
+    let lock_file = fsio::parent_dir(&fsio::resolve(path)?).join(fsio::LOCK_FILE);
+    if !envcloak::gitignore::is_ignored(&lock_file)
+        && envcloak::gitignore::in_work_tree(&fsio::parent_dir(&lock_file))
+    {
+        ensure_ignored_as(&lock_file, fsio::LOCK_FILE)?;
+    }
+    Ok(lock)
+}
+
+/// Makes sure git ignores `path` (and envcloak's temporary and lock files
+/// beside it), saying what was added to `.gitignore`.
+pub fn ensure_ignored(path: &Path) -> CmdResult<()> {
+    let added = envcloak::gitignore::ensure_ignored(path)?;
+    report_ignored(path, &added);
+    Ok(())
+}
+
+/// Makes sure git ignores `path`, adding `pattern` to the `.gitignore`
+/// beside it when it does not.
+pub fn ensure_ignored_as(path: &Path, pattern: &str) -> CmdResult<()> {
+    if envcloak::gitignore::is_ignored(path) {
+        return Ok(());
+    }
+    let added = envcloak::gitignore::add_patterns(&fsio::parent_dir(path), &[pattern.to_owned()])?;
+    report_ignored(path, &added);
+    Ok(())
+}
+
+fn report_ignored(path: &Path, added: &[String]) {
+    let gitignore = fsio::parent_dir(path).join(".gitignore");
+    for pattern in added {
+        note(format!("added {pattern} to {}", gitignore.display()));
+    }
+}
+
 /// The project root, as the library discovers it.
 pub fn root() -> CmdResult<PathBuf> {
     Ok(envcloak::project_root()?)
@@ -212,6 +264,11 @@ pub fn password(prompt: &str, confirm: bool) -> CmdResult<Zeroizing<String>> {
                 .hint("set ENVCLOAK_PASSWORD"),
         );
     }
+    password_prompt(prompt, confirm)
+}
+
+/// Asks for a password on the terminal without echo (twice when `confirm`).
+pub fn password_prompt(prompt: &str, confirm: bool) -> CmdResult<Zeroizing<String>> {
     let first = Zeroizing::new(
         rpassword::prompt_password(prompt).map_err(|e| Failure::new(format!("prompt: {e}")))?,
     );

@@ -1,0 +1,248 @@
+//! Three-way merges of dotenv text at the level of keys.
+//!
+//! Two writers changed the same file since a common version (`base`): one
+//! wrote `ours`, the other `theirs`. Keys that only one side changed take
+//! that side's entry; keys both changed the same way are kept; keys both
+//! changed differently are conflicts, written with git-style markers so
+//! that a person resolves them. `edit` uses this when the file changed
+//! while the editor was open.
+//!
+//! ```
+//! use envcloak::merge::merge;
+//! let base = "A=1\nB=1\n";
+//! let ours = "A=2\nB=1\n";      // we changed A
+//! let theirs = "A=1\nB=3\nC=4\n"; // they changed B and added C
+//! let m = merge(base, ours, theirs)?;
+//! assert_eq!(m.text.as_str(), "A=2\nB=3\nC=4\n");
+//! assert!(m.conflicts.is_empty());
+//! # Ok::<(), envcloak::dotenv::ParseError>(())
+//! ```
+
+use std::collections::HashMap;
+
+use zeroize::Zeroizing;
+
+use crate::dotenv::{self, ParseError};
+
+/// The first line of a conflict block; then our entry, [`MIDDLE`], their
+/// entry, [`END`].
+pub const START: &str = "<<<<<<< yours";
+/// Separates the two sides of a conflict block.
+pub const MIDDLE: &str = "=======";
+/// The last line of a conflict block.
+pub const END: &str = ">>>>>>> theirs";
+
+/// The result of [`merge`].
+pub struct Merged {
+    /// The merged text: `ours`, with the other side's changes applied and
+    /// conflict blocks where both sides changed a key differently.
+    pub text: Zeroizing<String>,
+    /// Keys in conflict, in the order they appear.
+    pub conflicts: Vec<String>,
+}
+
+impl std::fmt::Debug for Merged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Merged")
+            .field("text", &"<redacted>")
+            .field("conflicts", &self.conflicts)
+            .finish()
+    }
+}
+
+/// One side's entries: key -> the entry's source text (its last
+/// definition), and keys in order of first appearance.
+struct Side<'a> {
+    entries: HashMap<&'a str, &'a str>,
+    order: Vec<&'a str>,
+}
+
+fn side(text: &str) -> Result<Side<'_>, ParseError> {
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut entries = HashMap::new();
+    let mut order = Vec::new();
+    for e in dotenv::parse(text)? {
+        let source = body.get(e.span.clone()).unwrap_or_default();
+        if entries.insert(e.key, source).is_none() {
+            order.push(e.key);
+        }
+    }
+    Ok(Side { entries, order })
+}
+
+/// Merges `ours` and `theirs`, two versions of `base`, key by key. Entries
+/// are compared as written (so `B=${A}` stays a reference), and an entry
+/// taken from `theirs` is copied as they wrote it. Errors only when one of
+/// the texts does not parse.
+pub fn merge(base: &str, ours: &str, theirs: &str) -> Result<Merged, ParseError> {
+    let b = side(base)?;
+    let o = side(ours)?;
+    let t = side(theirs)?;
+    let body = ours.strip_prefix('\u{feff}').unwrap_or(ours);
+    let bom = &ours[..ours.len() - body.len()];
+    let entries = dotenv::parse(ours)?;
+    // Byte ranges of `body` to replace, and text to append at the end.
+    let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    let mut appended: Vec<String> = Vec::new();
+    let mut conflicts = Vec::new();
+
+    let mut keys: Vec<&str> = o.order.clone();
+    keys.extend(t.order.iter().filter(|k| !o.entries.contains_key(*k)));
+    for key in keys {
+        let (bv, ov, tv) = (b.entries.get(key), o.entries.get(key), t.entries.get(key));
+        if ov == tv || tv == bv {
+            continue; // the same on both sides, or only we changed it
+        }
+        let replacement = if ov == bv {
+            // Only they changed it: take theirs (or drop it, as they did).
+            tv.map(|e| e.to_string())
+        } else {
+            conflicts.push(key.to_owned());
+            Some(format!(
+                "{START}\n{}{MIDDLE}\n{}{END}",
+                ov.map(|e| format!("{e}\n")).unwrap_or_default(),
+                tv.map(|e| format!("{e}\n")).unwrap_or_default(),
+            ))
+        };
+        let ours_entries: Vec<&dotenv::Entry<'_>> =
+            entries.iter().filter(|e| e.key == key).collect();
+        let Some((last, earlier)) = ours_entries.split_last() else {
+            appended.extend(replacement);
+            continue;
+        };
+        // Earlier duplicates go (the last one is what counted); the last
+        // one's lines become the replacement, or go too.
+        for e in earlier {
+            edits.push((whole_lines(body, e), String::new()));
+        }
+        match replacement {
+            Some(text) => {
+                // From the start of the entry's line, so an `export ` prefix
+                // does not stay in front of a conflict block.
+                let range = whole_lines(body, last);
+                let end = range.start + text_end(body, &range);
+                edits.push((range.start..end, text));
+            }
+            None => edits.push((whole_lines(body, last), String::new())),
+        }
+    }
+    edits.sort_by_key(|(r, _)| r.start);
+    let mut text = Zeroizing::new(String::with_capacity(ours.len() + 64));
+    text.push_str(bom);
+    let mut from = 0;
+    for (range, replacement) in &edits {
+        text.push_str(body.get(from..range.start).unwrap_or_default());
+        text.push_str(replacement);
+        from = range.end;
+    }
+    text.push_str(body.get(from..).unwrap_or_default());
+    for block in appended {
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&block);
+        text.push('\n');
+    }
+    Ok(Merged { text, conflicts })
+}
+
+/// The entry's whole lines in `body`, newline included.
+fn whole_lines(body: &str, e: &dotenv::Entry<'_>) -> std::ops::Range<usize> {
+    let start = body
+        .get(..e.span.start)
+        .and_then(|s| s.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    let end = body
+        .get(e.span.end..)
+        .and_then(|s| s.find('\n'))
+        .map_or(body.len(), |i| e.span.end + i + 1);
+    start..end
+}
+
+/// The length of `range` without its final newline (so a replacement keeps
+/// the line break that followed the entry).
+fn text_end(body: &str, range: &std::ops::Range<usize>) -> usize {
+    let lines = body.get(range.clone()).unwrap_or_default();
+    lines
+        .strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(lines)
+        .len()
+}
+
+/// The 1-based line of the first conflict marker in `text`, if any.
+pub fn first_marker(text: &str) -> Option<u32> {
+    text.lines()
+        .position(|l| l.starts_with(START) || l.starts_with(END))
+        .map(|i| i as u32 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(base: &str, ours: &str, theirs: &str) -> (String, Vec<String>) {
+        let r = merge(base, ours, theirs).unwrap();
+        (r.text.to_string(), r.conflicts)
+    }
+
+    #[test]
+    fn each_side_keeps_its_own_changes() {
+        let base = "# top\nA=1\nB=1\nC=1\n";
+        let ours = "# top\nA=2\nB=1\nC=1\nD=ours\n";
+        let theirs = "# top\nA=1\nC=3\nE=theirs\n";
+        let (text, conflicts) = m(base, ours, theirs);
+        assert_eq!(text, "# top\nA=2\nC=3\nD=ours\nE=theirs\n");
+        assert!(conflicts.is_empty());
+    }
+
+    #[test]
+    fn the_same_change_on_both_sides_is_no_conflict() {
+        let (text, conflicts) = m("A=1\n", "A=2\n", "A=2\n");
+        assert_eq!((text.as_str(), conflicts.len()), ("A=2\n", 0));
+        let (text, conflicts) = m("A=1\nB=2\n", "B=2\n", "B=2\n");
+        assert_eq!((text.as_str(), conflicts.len()), ("B=2\n", 0));
+    }
+
+    #[test]
+    fn different_changes_to_one_key_are_marked() {
+        let (text, conflicts) = m("A=1\nB=1\n", "A=2\nB=1\n", "A=3\nB=1\n");
+        assert_eq!(conflicts, ["A"]);
+        assert_eq!(
+            text,
+            "<<<<<<< yours\nA=2\n=======\nA=3\n>>>>>>> theirs\nB=1\n"
+        );
+        assert_eq!(first_marker(&text), Some(1));
+        assert!(dotenv::parse(&text).is_err());
+    }
+
+    #[test]
+    fn removed_on_one_side_and_changed_on_the_other_is_a_conflict() {
+        let (text, conflicts) = m("A=1\nB=1\n", "B=1\n", "A=9\nB=1\n");
+        assert_eq!(conflicts, ["A"]);
+        assert!(text.ends_with("<<<<<<< yours\n=======\nA=9\n>>>>>>> theirs\n"));
+        let (text, conflicts) = m("A=1\nB=1\n", "A=5\nB=1\n", "B=1\n");
+        assert_eq!(conflicts, ["A"]);
+        assert!(text.starts_with("<<<<<<< yours\nA=5\n=======\n>>>>>>> theirs\n"));
+    }
+
+    #[test]
+    fn several_conflicts_and_changes_in_one_merge() {
+        let base = "A=1\nB=1\nC=1\nD=1\n";
+        let ours = "A=2\nB=2\nC=1\nD=1\n";
+        let theirs = "A=3\nB=3\nC=3\n";
+        let (text, conflicts) = m(base, ours, theirs);
+        assert_eq!(conflicts, ["A", "B"]);
+        assert_eq!(
+            text,
+            "<<<<<<< yours\nA=2\n=======\nA=3\n>>>>>>> theirs\n\
+             <<<<<<< yours\nB=2\n=======\nB=3\n>>>>>>> theirs\nC=3\n"
+        );
+    }
+
+    #[test]
+    fn entries_are_copied_as_written() {
+        let (text, _) = m("A=1\n", "A=1\nX=mine\n", "A=1\nB=\"multi\nline\"\nC=${A}\n");
+        assert_eq!(text, "A=1\nX=mine\nB=\"multi\nline\"\nC=${A}\n");
+    }
+}
