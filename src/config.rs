@@ -527,18 +527,19 @@ impl ConfigBuilder {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let env_lookup = |k: &str| env_map.get(k).map(|v| (*v).to_owned());
-        let profile = self
-            .profile
-            .clone()
-            .or_else(|| env_map.get("ENVCLOAK_PROFILE").map(|p| (*p).to_owned()))
-            .filter(|p| !p.is_empty());
+        let (profile, from) = match &self.profile {
+            Some(p) => (Some(p.clone()), "the profile given to the builder"),
+            None => (
+                env_map.get("ENVCLOAK_PROFILE").map(|p| (*p).to_owned()),
+                "ENVCLOAK_PROFILE",
+            ),
+        };
+        let profile = profile.filter(|p| !p.is_empty());
         if let Some(p) = &profile
-            && !p
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            && !valid_profile(p)
         {
-            return Err(Error::Key {
-                origin: "ENVCLOAK_PROFILE".into(),
+            return Err(Error::Setting {
+                name: from.into(),
                 reason: "a profile name holds only letters, digits, '-' and '_'".into(),
             });
         }
@@ -674,6 +675,15 @@ fn open_encrypted(
     crypto::decrypt(&ring, contents, b.ttl)
         .map(Some)
         .map_err(decrypt_err)
+}
+
+/// Whether `name` can be a profile: letters, digits, `-` and `_` only, so
+/// that `.env.<profile>` stays a file name beside `.env` (`../x` is not).
+pub fn valid_profile(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// The project root that [`Config::auto`] reads: the current directory or

@@ -104,7 +104,7 @@ pub mod vault;
 use std::sync::OnceLock;
 
 pub use cast::{Cast, CastError, Choices, Csv, FromValue, Json, Parsed};
-pub use config::{Config, ConfigBuilder, project_root};
+pub use config::{Config, ConfigBuilder, project_root, valid_profile};
 pub use error::{Error, Origin, Result};
 pub use secrecy::{ExposeSecret, SecretBox, SecretString};
 pub use settings::secret_string;

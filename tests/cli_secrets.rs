@@ -438,11 +438,14 @@ fn keygen_write_creates_a_private_gitignored_key_and_never_overwrites() {
 fn keygen_write_leaves_an_ignoring_gitignore_alone() {
     let p = Project::new();
     p.git_init();
-    p.write(".gitignore", "target/\n.env.*\n.envcloak-tmp-*\n");
+    p.write(
+        ".gitignore",
+        "target/\n.env.*\n.envcloak-tmp-*\n.envcloak.lock\n",
+    );
     p.envcloak(&["keygen", "--write"]).run().ok();
     assert_eq!(
         p.read_string(".gitignore"),
-        "target/\n.env.*\n.envcloak-tmp-*\n"
+        "target/\n.env.*\n.envcloak-tmp-*\n.envcloak.lock\n"
     );
     // Without the temp-file pattern, only that pattern is added: a killed
     // write's leftover (which may hold the key) is never committed.
@@ -1535,8 +1538,14 @@ fn rotate_without_write_prints_the_new_keyring_once() {
     let p = Project::new();
     let plain = format!("SECRET={CANARY}\n");
     let old_key = p.encrypted_only(&plain);
+    // The key comes from a CI secret (ENVCLOAK_KEY), not from a file.
+    std::fs::remove_file(p.p(".env.key")).unwrap();
 
-    let out = p.envcloak(&["rotate"]).run().ok();
+    let out = p
+        .envcloak(&["rotate"])
+        .env("ENVCLOAK_KEY", &old_key)
+        .run()
+        .ok();
     out.hides(CANARY);
     let ring = out.stdout().strip_suffix('\n').expect("one line");
     assert!(!ring.contains('\n'));
@@ -1544,11 +1553,11 @@ fn rotate_without_write_prints_the_new_keyring_once() {
     assert_eq!(keys.len(), 2, "{ring:?}");
     assert_fernet_key(keys[0]);
     assert_eq!(keys[1], old_key);
-    assert_eq!(p.key(), old_key, ".env.key untouched");
     assert!(
         !out.stderr.contains(keys[0]),
         "the key is shown on stdout only"
     );
+    out.stderr_says(&["shown once", "ENVCLOAK_KEY"]);
 
     let dec = p
         .envcloak(&["decrypt"])
@@ -1562,6 +1571,23 @@ fn rotate_without_write_prints_the_new_keyring_once() {
         .run()
         .ok();
     assert_eq!(dec.stdout(), plain);
+}
+
+#[test]
+fn rotate_without_write_refuses_when_the_key_is_stored_in_a_file() {
+    // Printing a new keyring and re-encrypting would leave .env.key unable
+    // to open the file: refuse, and change nothing.
+    let p = Project::new();
+    let plain = format!("SECRET={CANARY}\n");
+    let old_key = p.encrypted_only(&plain);
+    let before = p.read(".env.enc");
+    let out = p.envcloak(&["rotate"]).run().fails(2);
+    out.hides(CANARY)
+        .error_says(&[".env.key", "without --write"])
+        .stderr_says(&["rotate --write"]);
+    assert_eq!(p.key(), old_key);
+    assert_eq!(p.read(".env.enc"), before);
+    p.assert_plaintext(&plain);
 }
 
 // ---------------------------------------------------------------------------

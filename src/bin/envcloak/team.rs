@@ -170,7 +170,7 @@ pub fn check(g: &Global, a: CheckArgs) -> CmdResult {
     }
 
     // Syntax and duplicates of every file that feeds the configuration.
-    let profile = ui::profile(g);
+    let profile = ui::profile(g)?;
     let mut plain = vec![root.join(".env")];
     if let Some(p) = &profile {
         plain.push(root.join(format!(".env.{p}")));
@@ -476,7 +476,7 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
     let target = if a.encrypt {
         ui::encrypted_path(g, None)?
     } else {
-        match ui::profile(g) {
+        match ui::profile(g)? {
             Some(p) => root.join(format!(".env.{p}")),
             None => root.join(".env"),
         }

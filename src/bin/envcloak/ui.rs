@@ -188,12 +188,23 @@ pub fn root() -> CmdResult<PathBuf> {
     Ok(envcloak::project_root()?)
 }
 
-/// The profile: `--profile`, else `ENVCLOAK_PROFILE`.
-pub fn profile(g: &Global) -> Option<String> {
-    g.profile
-        .clone()
-        .or_else(|| std::env::var("ENVCLOAK_PROFILE").ok())
-        .filter(|p| !p.is_empty())
+/// The profile: `--profile`, else `ENVCLOAK_PROFILE`; a name that is not
+/// letters, digits, `-` and `_` (`../x`) is refused, naming where it came
+/// from.
+pub fn profile(g: &Global) -> CmdResult<Option<String>> {
+    let (profile, from) = match &g.profile {
+        Some(p) => (Some(p.clone()), "--profile"),
+        None => (process_env("ENVCLOAK_PROFILE"), "ENVCLOAK_PROFILE"),
+    };
+    let profile = profile.filter(|p| !p.is_empty());
+    if let Some(p) = &profile
+        && !envcloak::valid_profile(p)
+    {
+        return Err(Failure::new(format!(
+            "{from}: a profile name holds only letters, digits, '-' and '_'"
+        )));
+    }
+    Ok(profile)
 }
 
 /// The encrypted file a command works on.
@@ -202,7 +213,7 @@ pub fn encrypted_path(g: &Global, positional: Option<&Path>) -> CmdResult<PathBu
         return Ok(p.to_path_buf());
     }
     let root = root()?;
-    Ok(match profile(g) {
+    Ok(match profile(g)? {
         Some(p) => root.join(format!(".env.{p}.enc")),
         None => root.join(".env.enc"),
     })
@@ -220,7 +231,7 @@ pub fn find_keyring(g: &Global, encrypted: &Path) -> CmdResult<Option<(Keyring, 
             file.display().to_string(),
         )));
     }
-    let p = profile(g);
+    let p = profile(g)?;
     let search = keys::Search {
         env: &process_env,
         profile: p.as_deref(),
@@ -239,7 +250,7 @@ pub fn require_keyring(g: &Global, encrypted: &Path) -> CmdResult<(Keyring, Stri
 
 /// The "no key found" failure for `encrypted`, listing every place looked in.
 pub fn no_key(g: &Global, encrypted: &Path) -> Failure {
-    let p = profile(g);
+    let p = profile(g).ok().flatten();
     let search = keys::Search {
         env: &process_env,
         profile: p.as_deref(),
