@@ -5,11 +5,13 @@
 
 #![forbid(unsafe_code)]
 
+mod out;
 mod run;
 mod secrets;
 mod team;
 mod ui;
 
+use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,7 +20,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Keep secrets out of git and logs: load `.env` and the encrypted
 /// `.env.enc`, check them against `.env.example`, and run programs with them.
 #[derive(Parser)]
-#[command(name = "envcloak", version, about, long_about = None)]
+// A fixed bin_name: usage lines never take the name from argv[0].
+#[command(name = "envcloak", bin_name = "envcloak", version, about, long_about = None)]
 #[command(after_help = "\
 Examples:
   envcloak keygen --write            create .env.key (0600, gitignored)
@@ -137,8 +140,39 @@ Examples:
     Init(team::InitArgs),
 }
 
+/// The exit code after a panic (EX_SOFTWARE: "internal software error").
+const PANIC_EXIT: u8 = 70;
+
+/// The exit code of a usage error (DESIGN §4: "could not run").
+const USAGE_EXIT: u8 = 2;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A panic's payload can quote user data (a slice error quotes the text
+    // it slices): the hook prints only where the panic happened. Catching
+    // the unwind below, rather than exiting in the hook, lets every Drop
+    // run first (`edit` wipes its plaintext temp file in one).
+    panic::set_hook(Box::new(|info| {
+        let at = info.location().map_or_else(
+            || "an unknown place".to_owned(),
+            |l| format!("{}:{}", l.file(), l.line()),
+        );
+        out::err_line(format_args!(
+            "envcloak: internal error (a bug in envcloak) at {at}; please report it"
+        ));
+    }));
+    match panic::catch_unwind(AssertUnwindSafe(cli_main)) {
+        Ok(code) => code,
+        Err(_payload) => ExitCode::from(PANIC_EXIT),
+    }
+}
+
+fn cli_main() -> ExitCode {
+    #[cfg(debug_assertions)]
+    test_panic();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage::report(&e),
+    };
     let g = &cli.global;
     let result = match cli.command {
         Command::Keygen(a) => secrets::keygen(g, a),
@@ -156,11 +190,318 @@ fn main() -> ExitCode {
         Command::Init(a) => team::init(g, a),
     };
     match result {
-        Ok(code) => code,
+        Ok(code) => out::exit_code(code),
         Err(e) => {
             ui::report(&e);
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// Debug builds only, for tests: `ENVCLOAK_TEST_PANIC=TEXT` panics here with
+/// TEXT in the payload (`thread:TEXT` in another thread), while a temp file
+/// in the current directory waits for its Drop to remove it.
+#[cfg(debug_assertions)]
+fn test_panic() {
+    let Some(text) = std::env::var_os("ENVCLOAK_TEST_PANIC") else {
+        return;
+    };
+    let text = text.to_string_lossy().into_owned();
+    let _dropped_on_unwind = tempfile::Builder::new()
+        .prefix("envcloak-test-panic")
+        .tempfile_in(".");
+    if let Some(text) = text.strip_prefix("thread:") {
+        let text = text.to_owned();
+        let Err(payload) = std::thread::spawn(move || panic!("{text}")).join();
+        panic::resume_unwind(payload);
+    }
+    panic!("{text}");
+}
+
+/// Usage errors: clap's kind and the command definitions, never the text
+/// of clap's message, which quotes what the user typed.
+mod usage {
+    use std::ffi::OsString;
+    use std::io::IsTerminal;
+    use std::process::ExitCode;
+
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+
+    use crate::{Cli, USAGE_EXIT, out};
+
+    /// Prints help or the version (on standard output), or a usage error that
+    /// repeats nothing the user typed: any argument could be a secret
+    /// (`set K --s3cr3t`, `encrypt --password=hunter2`).
+    pub fn report(e: &clap::Error) -> ExitCode {
+        match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                let text = e.render();
+                let color = std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+                // The rendering ends with its own newline.
+                let text = if color {
+                    text.ansi().to_string()
+                } else {
+                    text.to_string()
+                };
+                out::write(text.as_bytes());
+                out::exit_code(ExitCode::SUCCESS)
+            }
+            // The help text alone, made from the definitions.
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                out::err_line(e.render().to_string().trim_end());
+                ExitCode::from(USAGE_EXIT)
+            }
+            _ => {
+                let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+                out::err_line(usage_message(e, &args));
+                ExitCode::from(USAGE_EXIT)
+            }
+        }
+    }
+
+    /// A usage error built from the error's kind and from names that are
+    /// checked against the command definitions, never from the error's text.
+    fn usage_message(e: &clap::Error, args: &[OsString]) -> String {
+        let mut root = Cli::command();
+        root.build();
+        let path = command_path(&root, args);
+        let cmd = path[path.len() - 1];
+        let name = path
+            .iter()
+            .map(|c| c.get_name())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let arg = strings(e, ContextKind::InvalidArg)
+            .into_iter()
+            .filter_map(|s| defined_arg(&path, &s))
+            .collect::<Vec<_>>();
+        let arg_or = |fallback: &str| {
+            arg.first()
+                .map_or_else(|| fallback.to_owned(), |a| format!("'{a}'"))
+        };
+        const NOT_SHOWN: &str = "(not shown: it could be a secret)";
+        let mut hints = Vec::new();
+        let problem = match e.kind() {
+            ErrorKind::UnknownArgument => {
+                let flag_like = strings(e, ContextKind::InvalidArg)
+                    .first()
+                    .is_some_and(|a| a.starts_with('-'));
+                let mut did_you_mean = Vec::new();
+                for s in strings(e, ContextKind::SuggestedArg) {
+                    did_you_mean.extend(defined_long(&path, &s));
+                }
+                for s in strings(e, ContextKind::Suggested) {
+                    did_you_mean.extend(flag_of_subcommand(&root, &s));
+                }
+                hints.extend(one_of(&did_you_mean));
+                if !flag_like {
+                    if cmd.get_name() == "set" {
+                        hints.push(
+                            "quote a value that has spaces: envcloak set KEY 'a b c'".to_owned(),
+                        );
+                    }
+                    format!("unexpected extra argument {NOT_SHOWN}")
+                } else {
+                    if did_you_mean.is_empty() && cmd.get_name() == "set" {
+                        hints.push(
+                            "a value that starts with '-' goes after '--': envcloak set KEY -- -value"
+                                .to_owned(),
+                        );
+                    } else if did_you_mean.is_empty() && cmd.get_positionals().next().is_some() {
+                        hints.push("an argument that starts with '-' goes after '--'".to_owned());
+                    }
+                    format!("unexpected argument {NOT_SHOWN}")
+                }
+            }
+            ErrorKind::InvalidSubcommand => {
+                let did_you_mean = strings(e, ContextKind::SuggestedSubcommand)
+                    .iter()
+                    .filter_map(|s| cmd.find_subcommand(s))
+                    .map(|sub| sub.get_name().to_owned())
+                    .collect::<Vec<_>>();
+                hints.extend(one_of(&did_you_mean));
+                format!("unrecognized command {NOT_SHOWN}")
+            }
+            ErrorKind::InvalidValue
+                if strings(e, ContextKind::InvalidValue)
+                    .first()
+                    .is_some_and(|v| v.is_empty()) =>
+            {
+                format!("a value is required for {}", arg_or("an option"))
+            }
+            ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+                let possible = possible_values(&path, &arg);
+                let suggested = strings(e, ContextKind::SuggestedValue);
+                let did_you_mean = suggested
+                    .into_iter()
+                    .filter(|s| possible.contains(s))
+                    .collect::<Vec<_>>();
+                hints.extend(one_of(&did_you_mean));
+                if !possible.is_empty() {
+                    hints.push(format!("possible values: {}", possible.join(", ")));
+                }
+                format!("invalid value for {} {NOT_SHOWN}", arg_or("an argument"))
+            }
+            ErrorKind::TooManyValues if arg_takes_no_value(&path, &arg) => {
+                format!("{} takes no value {NOT_SHOWN}", arg_or("the option"))
+            }
+            ErrorKind::TooManyValues | ErrorKind::WrongNumberOfValues | ErrorKind::TooFewValues => {
+                format!(
+                    "wrong number of values for {} {NOT_SHOWN}",
+                    arg_or("an argument")
+                )
+            }
+            ErrorKind::NoEquals => format!(
+                "{} needs '=' before its value {NOT_SHOWN}",
+                arg_or("an option")
+            ),
+            ErrorKind::InvalidUtf8 => "an argument is not valid UTF-8".to_owned(),
+            ErrorKind::MissingRequiredArgument if !arg.is_empty() => {
+                format!("required argument missing: {}", arg.join(", "))
+            }
+            ErrorKind::MissingRequiredArgument => "a required argument is missing".to_owned(),
+            ErrorKind::MissingSubcommand => "a command is required".to_owned(),
+            ErrorKind::ArgumentConflict => {
+                let prior = strings(e, ContextKind::PriorArg)
+                    .into_iter()
+                    .filter_map(|s| defined_arg(&path, &s))
+                    .collect::<Vec<_>>();
+                match (arg.first(), prior.is_empty()) {
+                    (Some(a), false) => {
+                        format!("'{a}' cannot be used with '{}'", prior.join("', '"))
+                    }
+                    _ => "these arguments cannot be used together".to_owned(),
+                }
+            }
+            _ => format!("invalid arguments {NOT_SHOWN}"),
+        };
+        let mut msg = format!("error: {problem}\n");
+        for h in hints {
+            msg.push_str(&format!("hint: {h}\n"));
+        }
+        let usage = cmd.clone().render_usage();
+        msg.push_str(&format!(
+            "\n{usage}\n\nFor more information, try '{name} --help'."
+        ));
+        msg
+    }
+
+    /// "did you mean 'a'?", "did you mean 'a' or 'b'?", or nothing.
+    fn one_of(names: &[String]) -> Option<String> {
+        let (last, rest) = names.split_last()?;
+        Some(if rest.is_empty() {
+            format!("did you mean '{last}'?")
+        } else {
+            format!("did you mean '{}' or '{last}'?", rest.join("', '"))
+        })
+    }
+
+    /// The commands named in `args`, from the root: options are skipped with
+    /// their values, and the walk stops at `--`, `help` or the first positional
+    /// argument.
+    fn command_path<'a>(root: &'a clap::Command, args: &[OsString]) -> Vec<&'a clap::Command> {
+        let mut path = vec![root];
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let cmd = path[path.len() - 1];
+            let Some(arg) = arg.to_str() else { break };
+            let takes_value = |is: &dyn Fn(&clap::Arg) -> bool| {
+                path.iter()
+                    .flat_map(|c| c.get_arguments())
+                    .any(|a| is(a) && a.get_action().takes_values())
+            };
+            if arg == "--" {
+                break;
+            } else if let Some(long) = arg.strip_prefix("--") {
+                if !long.contains('=') && takes_value(&|a| a.get_long() == Some(long)) {
+                    args.next();
+                }
+            } else if let Some(shorts) = arg.strip_prefix('-').filter(|s| !s.is_empty()) {
+                // In a cluster (-abc), the first short option that takes a
+                // value takes the rest, or else the next argument.
+                if let Some((i, c)) = shorts
+                    .char_indices()
+                    .find(|&(_, c)| takes_value(&|a| a.get_short() == Some(c)))
+                    && i + c.len_utf8() == shorts.len()
+                {
+                    args.next();
+                }
+            } else if let Some(sub) = cmd.find_subcommand(arg) {
+                // `help COMMAND` is shown as an error of the whole tool.
+                if sub.get_name() == "help" {
+                    break;
+                }
+                path.push(sub);
+            } else {
+                break;
+            }
+        }
+        path
+    }
+
+    /// The context strings of `kind` in `e` (a String or Strings value).
+    fn strings(e: &clap::Error, kind: ContextKind) -> Vec<String> {
+        match e.get(kind) {
+            Some(ContextValue::String(s)) => vec![s.clone()],
+            Some(ContextValue::Strings(v)) => v.clone(),
+            Some(ContextValue::StyledStr(s)) => vec![s.to_string()],
+            Some(ContextValue::StyledStrs(v)) => v.iter().map(ToString::to_string).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The arguments of the commands on `path`.
+    fn arguments<'a>(path: &[&'a clap::Command]) -> impl Iterator<Item = &'a clap::Arg> {
+        path.iter().flat_map(|c| c.get_arguments())
+    }
+
+    /// `s` when it is the rendering of an argument of the commands on `path`
+    /// (`--format <FORMAT>`, `<KEY>`), as the definition renders it.
+    fn defined_arg(path: &[&clap::Command], s: &str) -> Option<String> {
+        arguments(path).map(ToString::to_string).find(|a| a == s)
+    }
+
+    /// `s` when it is `--LONG` for a long option of the commands on `path`.
+    fn defined_long(path: &[&clap::Command], s: &str) -> Option<String> {
+        let long = s.strip_prefix("--")?;
+        arguments(path)
+            .filter_map(|a| a.get_long())
+            .find(|l| *l == long)
+            .map(|l| format!("--{l}"))
+    }
+
+    /// clap's "'SUB --LONG' exists" suggestion, when SUB and --LONG are defined.
+    fn flag_of_subcommand(root: &clap::Command, s: &str) -> Option<String> {
+        root.get_subcommands().find_map(|sub| {
+            sub.get_arguments()
+                .filter_map(|a| a.get_long())
+                .map(|l| format!("{} --{l}", sub.get_name()))
+                .find(|candidate| s == format!("'{candidate}' exists"))
+                .map(|candidate| format!("envcloak {candidate}"))
+        })
+    }
+
+    /// The possible values of the defined argument rendered as `arg[0]`.
+    fn possible_values(path: &[&clap::Command], arg: &[String]) -> Vec<String> {
+        arguments(path)
+            .find(|a| arg.first().is_some_and(|s| a.to_string() == *s))
+            .map(|a| {
+                a.get_possible_values()
+                    .iter()
+                    .filter(|v| !v.is_hide_set())
+                    .map(|v| v.get_name().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether the defined argument rendered as `arg[0]` is a flag.
+    fn arg_takes_no_value(path: &[&clap::Command], arg: &[String]) -> bool {
+        arguments(path)
+            .find(|a| arg.first().is_some_and(|s| a.to_string() == *s))
+            .is_some_and(|a| !a.get_action().takes_values())
     }
 }
 
