@@ -27,7 +27,10 @@ use crate::error::{Error, Result};
 /// directory) is refused: it is never renamed over.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<()> {
     let target = resolve(path)?;
-    if std::fs::metadata(&target).is_ok_and(|m| !m.is_file()) {
+    if std::fs::metadata(path)
+        .or_else(|_| std::fs::metadata(&target))
+        .is_ok_and(|m| !m.is_file())
+    {
         return Err(Error::io(
             path,
             std::io::Error::other("not a regular file; nothing was written"),

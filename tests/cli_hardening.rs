@@ -115,7 +115,8 @@ fn rotate_in_password_mode_needs_a_different_new_password() {
 
 #[test]
 fn init_encrypt_force_never_replaces_the_team_file_with_a_key_that_does_not_open_it() {
-    let wrong = "wrongwrongwrongwrongwrongwrongwrongwrong123=";
+    // A valid Fernet key (32 zero bytes) that is not the team's.
+    let wrong = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
     let p = Project::new();
     p.git_init();
     p.write(
@@ -288,7 +289,9 @@ fn every_output_format_gives_runs_values() {
     p.encrypted_only(
         "BASE=b\nURL=\"http://${HOST}/$BASE\"\nQ='it''s'\nMULTI=\"one\\ntwo\"\nU=ünï €\n",
     );
-    let env = |r: common::Run<'_>| r.env("HOST", "h.example");
+    fn env(r: common::Run<'_>) -> common::Run<'_> {
+        r.env("HOST", "h.example")
+    }
     let run = env(p.envcloak(&[
         "run",
         "--",

@@ -216,7 +216,6 @@ fn an_unknown_option_is_not_echoed_and_a_near_miss_is_suggested() {
 }
 
 #[test]
-#[ignore = "needs run.rs: RunArgs.command without allow_hyphen_values (issue 11 §6)"]
 fn run_with_an_unknown_option_is_refused_unechoed() {
     for arg in [format!("--passkey{CANARY}"), format!("-{CANARY}")] {
         usage_case(
@@ -418,7 +417,6 @@ fn help_on_a_full_stdout_names_standard_output() {
 }
 
 #[test]
-#[ignore = "needs secrets.rs: keygen and token print through out.rs"]
 fn keygen_and_token_on_a_closed_stdout_exit_141() {
     let dir = project();
     for args in [
@@ -437,7 +435,6 @@ fn keygen_and_token_on_a_closed_stdout_exit_141() {
 }
 
 #[test]
-#[ignore = "needs secrets.rs, run.rs, team.rs: output through out.rs"]
 fn project_commands_on_a_closed_stdout_exit_141_and_finish_their_work() {
     let dir = project();
     let p = dir.path();
@@ -482,7 +479,6 @@ fn project_commands_on_a_closed_stdout_exit_141_and_finish_their_work() {
 }
 
 #[test]
-#[ignore = "needs secrets.rs: rotate prints the keyring through out::write_required"]
 fn rotate_on_a_closed_stdout_changes_nothing() {
     // The new keyring printed to nobody must not seal the file.
     let dir = project();

@@ -31,13 +31,11 @@ static FAILED: OnceLock<String> = OnceLock::new();
 /// Prints `text` and a newline on standard output; never panics.
 ///
 /// `outln!` is the `println!`-like form.
-#[allow(dead_code, reason = "for secrets.rs, run.rs and team.rs")]
 pub fn line(text: impl Display) {
     emit(|out| writeln!(out, "{text}"));
 }
 
 /// Writes `bytes` to standard output as they are; never panics.
-#[allow(dead_code, reason = "for secrets.rs, run.rs and team.rs")]
 pub fn write(bytes: &[u8]) {
     emit(|out| out.write_all(bytes));
 }
@@ -45,7 +43,6 @@ pub fn write(bytes: &[u8]) {
 /// Writes `bytes` to standard output, or fails when they could not be
 /// written (closed or broken standard output): for output the command must
 /// not go on without.
-#[allow(dead_code, reason = "for rotate in secrets.rs")]
 pub fn write_required(bytes: &[u8]) -> Result<(), Failure> {
     write(bytes);
     if CLOSED.load(Ordering::Relaxed) {
@@ -60,7 +57,6 @@ pub fn write_required(bytes: &[u8]) -> Result<(), Failure> {
 }
 
 /// `println!` for commands: prints on standard output through [`line`].
-#[allow(unused_macros, reason = "for secrets.rs, run.rs and team.rs")]
 macro_rules! outln {
     () => {
         $crate::out::line("")
@@ -69,8 +65,13 @@ macro_rules! outln {
         $crate::out::line(format_args!($($arg)*))
     };
 }
-#[allow(unused_imports, reason = "for secrets.rs, run.rs and team.rs")]
 pub(crate) use outln;
+
+/// Writes a prompt (no newline) on standard error, ignoring errors.
+pub fn err_prompt(text: impl Display) {
+    let mut err = io::stderr().lock();
+    let _ = write!(err, "{text}").and_then(|_| err.flush());
+}
 
 /// Writes `text` and a newline on standard error, ignoring errors: for the
 /// messages that are printed when something already went wrong.

@@ -1,7 +1,6 @@
 //! get, ls, run: the layered configuration, as the library sees it.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -55,10 +54,7 @@ pub fn get(g: &Global, a: GetArgs) -> CmdResult {
     let cfg = ui::config(g)?;
     match cfg.get_raw(&a.key)? {
         Some(v) => {
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{}", v.expose_secret())
-                .and_then(|_| out.flush())
-                .map_err(|e| Failure::new(format!("writing to standard output: {e}")))?;
+            crate::out::line(v.expose_secret());
             Ok(ExitCode::SUCCESS)
         }
         None => {
@@ -129,11 +125,7 @@ pub fn ls(g: &Global, a: LsArgs) -> CmdResult {
             skipped.display()
         ));
     }
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(out.as_bytes())
-        .and_then(|_| stdout.flush())
-        .map_err(|e| Failure::new(format!("writing to standard output: {e}")))?;
+    crate::out::write(out.as_bytes());
     zeroize::Zeroize::zeroize(&mut out);
     Ok(ExitCode::SUCCESS)
 }

@@ -127,7 +127,7 @@ fn key_file_exists(path: &Path) -> Failure {
 pub fn keygen(g: &Global, a: KeygenArgs) -> CmdResult {
     let key = Key::generate();
     if !a.write {
-        println!("{}", key.to_base64().as_str());
+        crate::out::line(key.to_base64().as_str());
         return ok();
     }
     let path = default_key_file(g)?;
@@ -158,7 +158,7 @@ pub fn token(a: TokenArgs) -> CmdResult {
     } else {
         crypto::token_hex(a.bytes)
     };
-    println!("{}", t.as_str());
+    crate::out::line(t.as_str());
     ok()
 }
 
@@ -355,10 +355,7 @@ pub fn decrypt(g: &Global, a: DecryptArgs) -> CmdResult {
 }
 
 fn write_stdout(bytes: &[u8]) -> CmdResult {
-    let mut out = std::io::stdout().lock();
-    out.write_all(bytes)
-        .and_then(|_| out.flush())
-        .map_err(|e| Failure::new(format!("writing to standard output: {e}")))?;
+    crate::out::write(bytes);
     ok()
 }
 
@@ -367,8 +364,9 @@ fn write_stdout(bytes: &[u8]) -> CmdResult {
 /// written atomically with mode 0600, only over an existing file with
 /// `--force`, and inside a git work tree only once git ignores it.
 fn write_output(o: &Path, bytes: &[u8], force: bool) -> CmdResult {
-    let target = fsio::resolve(o)?;
-    if let Ok(meta) = std::fs::metadata(&target)
+    // `metadata` follows links as the kernel does (`/dev/stdout` is a link
+    // to `/proc/self/fd/1`, whose own target is no path).
+    if let Ok(meta) = std::fs::metadata(o)
         && !meta.is_file()
     {
         if meta.is_dir() {
@@ -376,13 +374,14 @@ fn write_output(o: &Path, bytes: &[u8], force: bool) -> CmdResult {
         }
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .open(&target)
+            .open(o)
             .map_err(|e| envcloak::Error::from_io(o, e))?;
         f.write_all(bytes)
             .and_then(|_| f.flush())
             .map_err(|e| envcloak::Error::from_io(o, e))?;
         return ok();
     }
+    let target = fsio::resolve(o)?;
     if target.exists() && !force {
         return Err(Failure::new(format!("{} already exists", o.display()))
             .hint("add --force to overwrite it"));
@@ -554,7 +553,7 @@ pub fn edit(g: &Global, a: EditArgs) -> CmdResult {
 }
 
 fn ask(prompt: &str) -> CmdResult<bool> {
-    eprint!("{prompt}");
+    crate::out::err_prompt(prompt);
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)
@@ -804,10 +803,11 @@ pub fn rotate(g: &Global, a: RotateArgs) -> CmdResult {
         None => {
             let mut line = ring.to_base64();
             line.push('\n');
-            let mut out = std::io::stdout().lock();
-            out.write_all(line.as_bytes())
-                .and_then(|_| out.flush())
-                .map_err(|e| Failure::new(format!("writing to standard output: {e}")))?;
+            // The only copy of the new key: never seal the file with a key
+            // nobody saw.
+            crate::out::write_required(line.as_bytes()).map_err(|f| {
+                f.hint("the new keyring could not be shown; nothing was changed (or use --write)")
+            })?;
             ui::note(format!(
                 "the keyring above is shown once: store it where {origin} comes from now"
             ));

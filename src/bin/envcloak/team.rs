@@ -305,13 +305,13 @@ pub fn check(g: &Global, a: CheckArgs) -> CmdResult {
     match a.format {
         CheckFormat::Text => {
             for p in &problems {
-                println!("{p}");
+                crate::out::outln!("{p}");
             }
             if problems.is_empty() {
                 let n = example.as_ref().map_or(0, |e| e.keys.len());
-                println!("ok: {n} keys of {} are set", example_path.display());
+                crate::out::outln!("ok: {n} keys of {} are set", example_path.display());
             } else {
-                println!("{errors} error(s), {warnings} warning(s)");
+                crate::out::outln!("{errors} error(s), {warnings} warning(s)");
             }
         }
         CheckFormat::Json => {
@@ -334,7 +334,7 @@ pub fn check(g: &Global, a: CheckArgs) -> CmdResult {
                 "warnings": warnings,
                 "problems": list,
             });
-            println!("{out:#}");
+            crate::out::outln!("{out:#}");
         }
     }
     Ok(if failed {
@@ -508,7 +508,7 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
         if !fsio::backup(&target, &backup)? {
             return Err(Failure::new(format!("{} already exists", backup.display())));
         }
-        println!("kept the old {} as {}", target.display(), backup.display());
+        crate::out::outln!("kept the old {} as {}", target.display(), backup.display());
     }
     if a.encrypt {
         let sealer = match existing_sealer {
@@ -532,7 +532,7 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
         fsio::write_atomic(&target, made.text.as_bytes(), Some(0o600))?;
     }
     drop(lock);
-    println!(
+    crate::out::outln!(
         "created {} from {}",
         target.display(),
         example_path.display()
@@ -543,13 +543,13 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
             .iter()
             .map(|(k, how)| format!("{k} ({how})"))
             .collect();
-        println!("generated: {}", names.join(", "));
+        crate::out::outln!("generated: {}", names.join(", "));
     }
     if made.needs_value.is_empty() {
-        println!("every required key has a value");
+        crate::out::outln!("every required key has a value");
     } else {
-        println!("still needs a value: {}", made.needs_value.join(", "));
-        println!(
+        crate::out::outln!("still needs a value: {}", made.needs_value.join(", "));
+        crate::out::outln!(
             "next: fill them in {}, then run 'envcloak check'",
             target.display()
         );

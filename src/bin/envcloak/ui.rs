@@ -104,15 +104,15 @@ pub fn report(f: &Failure) {
     } else {
         ("", "", "")
     };
-    eprintln!("{red}error{reset}: {}", f.message);
+    crate::out::err_line(format_args!("{red}error{reset}: {}", f.message));
     if let Some(h) = &f.hint {
-        eprintln!("{yellow}hint{reset}: {h}");
+        crate::out::err_line(format_args!("{yellow}hint{reset}: {h}"));
     }
 }
 
 /// Prints a note for the user on stderr.
 pub fn note(msg: impl std::fmt::Display) {
-    eprintln!("envcloak: {msg}");
+    crate::out::err_line(format_args!("envcloak: {msg}"));
 }
 
 /// Checks a KEY argument. `KEY=VALUE` (the `heroku config:set` habit) is
