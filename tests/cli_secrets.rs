@@ -447,14 +447,15 @@ fn keygen_write_leaves_an_ignoring_gitignore_alone() {
         p.read_string(".gitignore"),
         "target/\n.env.*\n.envcloak-tmp-*\n.envcloak.lock\n"
     );
-    // Without the temp-file pattern, only that pattern is added: a killed
-    // write's leftover (which may hold the key) is never committed.
+    // Without the temp-file and lock patterns, only those are added: a
+    // killed write's leftover (which may hold the key) is never committed,
+    // and the lock file never shows in `git status`.
     std::fs::remove_file(p.p(".env.key")).unwrap();
     p.write(".gitignore", "target/\n.env.*\n");
     p.envcloak(&["keygen", "--write"]).run().ok();
     assert_eq!(
         p.read_string(".gitignore"),
-        "target/\n.env.*\n.envcloak-tmp-*\n"
+        "target/\n.env.*\n.envcloak.lock\n.envcloak-tmp-*\n"
     );
     p.command("git", &["check-ignore", "-q", ".env.key"])
         .run()
