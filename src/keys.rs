@@ -42,9 +42,14 @@ const KEY_CMD_VAR: &str = "ENVCLOAK_KEY_CMD";
 const KEY_CMD_TIMEOUT_VAR: &str = "ENVCLOAK_KEY_CMD_TIMEOUT";
 /// How long the key command may run when `ENVCLOAK_KEY_CMD_TIMEOUT` is unset.
 pub const DEFAULT_KEY_CMD_TIMEOUT: Duration = Duration::from_secs(30);
-/// Once the key command has exited, how long its output may take to arrive
-/// when a background process it started still holds the pipe open.
+/// Once the key command has exited, how long the rest of its output may take
+/// to arrive when a background process it started still holds the pipe
+/// open.
 const KEY_CMD_GRACE: Duration = Duration::from_millis(150);
+/// The same when nothing at all has been read yet: on a busy machine the
+/// reader thread may not have run; a command that printed nothing fails
+/// anyway, so only that case waits longer.
+const KEY_CMD_GRACE_EMPTY: Duration = Duration::from_secs(2);
 /// The most a key file or key command may hold: a keyring of a thousand
 /// keys fits many times over.
 const MAX_KEY_TEXT: usize = 64 * 1024;
@@ -437,8 +442,16 @@ fn lock(captured: &Mutex<Captured>) -> std::sync::MutexGuard<'_, Captured> {
     captured.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Copies `stdout` into `captured` until end of file, then says so on `done`.
-fn read_output(mut stdout: ChildStdout, captured: &Mutex<Captured>, done: &mpsc::Sender<()>) {
+/// What the reader thread reports.
+enum Read {
+    /// Some bytes were added to [`Captured`].
+    Data,
+    /// End of file (or a read error): the output is complete.
+    End,
+}
+
+/// Copies `stdout` into `captured` until end of file, reporting on `events`.
+fn read_output(mut stdout: ChildStdout, captured: &Mutex<Captured>, events: &mpsc::Sender<Read>) {
     let mut chunk = Zeroizing::new([0u8; 4096]);
     loop {
         match stdout.read(&mut chunk[..]) {
@@ -453,12 +466,34 @@ fn read_output(mut stdout: ChildStdout, captured: &Mutex<Captured>, done: &mpsc:
                 } else {
                     c.bytes.extend_from_slice(&chunk[..n]);
                 }
+                drop(c);
+                let _ = events.send(Read::Data);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => break,
         }
     }
-    let _ = done.send(());
+    let _ = events.send(Read::End);
+}
+
+/// Waits, once the command has exited, until its output is complete (end
+/// of file), or for at most the grace period when a background process
+/// still holds the pipe.
+fn wait_for_output(events: &mpsc::Receiver<Read>) {
+    let exited = Instant::now();
+    let mut got_data = false;
+    loop {
+        let grace = if got_data {
+            KEY_CMD_GRACE
+        } else {
+            KEY_CMD_GRACE_EMPTY
+        };
+        let left = grace.saturating_sub(exited.elapsed());
+        match events.recv_timeout(left) {
+            Ok(Read::Data) => got_data = true,
+            Ok(Read::End) | Err(_) => return,
+        }
+    }
 }
 
 /// Stops the command after a timeout or failure. Only the `sh` it started
@@ -477,7 +512,8 @@ fn stop(child: &mut Child, captured: &Mutex<Captured>) {
 /// Standard output is read on a helper thread while this one polls the
 /// command, so that a background process the command leaves behind holding
 /// the pipe (`echo KEY; sleep 100 &`) is not waited for: once the command
-/// has exited, its output gets [`KEY_CMD_GRACE`] to arrive. After `timeout`
+/// has exited, its output gets [`KEY_CMD_GRACE`] to arrive
+/// ([`KEY_CMD_GRACE_EMPTY`] while none has). After `timeout`
 /// the command is killed.
 fn run_key_command(cmd: &str, timeout: Duration) -> Result<Zeroizing<String>> {
     let mut child = Command::new("sh")
@@ -493,7 +529,7 @@ fn run_key_command(cmd: &str, timeout: Duration) -> Result<Zeroizing<String>> {
         overflow: false,
         closed: false,
     }));
-    let (done_tx, done_rx) = mpsc::channel();
+    let (events_tx, events_rx) = mpsc::channel();
     let Some(stdout) = child.stdout.take() else {
         stop(&mut child, &captured);
         return Err(cmd_error("could not read the command's output"));
@@ -501,7 +537,7 @@ fn run_key_command(cmd: &str, timeout: Duration) -> Result<Zeroizing<String>> {
     let reader = Arc::clone(&captured);
     let spawned = std::thread::Builder::new()
         .name("envcloak-key-cmd".into())
-        .spawn(move || read_output(stdout, &reader, &done_tx));
+        .spawn(move || read_output(stdout, &reader, &events_tx));
     if let Err(e) = spawned {
         stop(&mut child, &captured);
         return Err(cmd_error(format!(
@@ -536,7 +572,9 @@ fn run_key_command(cmd: &str, timeout: Duration) -> Result<Zeroizing<String>> {
     };
     // The output is complete at end of file; a background process that
     // still holds the pipe gets only the grace period.
-    let _ = done_rx.recv_timeout(KEY_CMD_GRACE);
+    if status.success() {
+        wait_for_output(&events_rx);
+    }
     let (stdout, overflow) = {
         let mut c = lock(&captured);
         c.closed = true;
