@@ -12,8 +12,10 @@
 //! - a token is parsed before it is handed to the crate, so a file that is
 //!   not a token, or is cut short, is told apart from one that fails
 //!   authentication ([`DecryptError`]);
-//! - surrounding whitespace (a trailing newline, CRLF) is trimmed, and the
-//!   standard base64 alphabet (`+/`) and missing padding are accepted;
+//! - whitespace around and inside a token (a trailing newline, CRLF, a
+//!   token wrapped over several lines) is skipped, as Python's decoder
+//!   skips it, and the standard base64 alphabet (`+/`) and missing padding
+//!   are accepted;
 //! - without a TTL, a token dated in the future is accepted (as Python does);
 //!   with a TTL, expiry is computed without overflow, and only an authentic
 //!   token is ever reported as expired;
@@ -86,6 +88,24 @@ fn to_url_safe_alphabet(input: &[u8]) -> Zeroizing<Vec<u8>> {
     Zeroizing::new(
         input
             .iter()
+            .map(|&b| match b {
+                b'+' => b'-',
+                b'/' => b'_',
+                other => other,
+            })
+            .collect(),
+    )
+}
+
+/// Copies a token's text without ASCII whitespace (space, tab, LF, FF, CR:
+/// a token may be wrapped over lines or indented, as Python's
+/// `base64.urlsafe_b64decode` allows) and with the standard alphabet mapped
+/// to the URL-safe one.
+fn token_text(input: &[u8]) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(
+        input
+            .iter()
+            .filter(|b| !b.is_ascii_whitespace())
             .map(|&b| match b {
                 b'+' => b'-',
                 b'/' => b'_',
@@ -238,12 +258,37 @@ pub struct Keyring {
 }
 
 impl Keyring {
-    /// Parses a comma-separated list of keys (each as [`Key::parse`]).
-    /// Items are trimmed and empty items are skipped; an error if no key
-    /// remains, or if any item is not a key (the error gives its position).
+    /// Parses a list of keys (each as [`Key::parse`]), the form of
+    /// `ENVCLOAK_KEY` and of key files: keys separated by commas or line
+    /// breaks (LF, CRLF or CR), in order.
+    ///
+    /// - A leading UTF-8 byte order mark is skipped.
+    /// - `#` starts a comment that runs to the end of its line (`#` is in
+    ///   neither base64 alphabet, so it is never part of a key).
+    /// - Items are trimmed, and empty items and blank lines are skipped.
+    ///
+    /// An error if no key remains ([`KeyError::Empty`]), or if any item is
+    /// not a key (with several items, [`KeyError::InKeyring`] gives its
+    /// position). Errors never contain the text.
+    ///
+    /// ```
+    /// use envcloak::crypto::{Key, Keyring};
+    /// let (a, b) = (Key::generate(), Key::generate());
+    /// let file = format!(
+    ///     "\u{feff}# new key first\r\n{}\r\n\r\n# old key, until every file is re-encrypted\r\n{}\r\n",
+    ///     a.to_base64().as_str(),
+    ///     b.to_base64().as_str(),
+    /// );
+    /// let ring = Keyring::parse(&file)?;
+    /// assert_eq!(ring.keys(), &[a, b]);
+    /// # Ok::<(), envcloak::crypto::KeyError>(())
+    /// ```
     pub fn parse(s: &str) -> Result<Keyring, KeyError> {
+        let s = s.strip_prefix('\u{feff}').unwrap_or(s);
         let items: Vec<&str> = s
-            .split(',')
+            .split(['\n', '\r'])
+            .map(|line| line.split_once('#').map_or(line, |(before, _)| before))
+            .flat_map(|line| line.split(','))
             .map(str::trim)
             .filter(|item| !item.is_empty())
             .collect();
@@ -353,9 +398,19 @@ pub enum DecryptError {
         "truncated fernet token: too short or not a whole number of blocks; the file may have been cut off"
     )]
     Truncated,
+    /// A complete token followed by more text: two tokens in one file (two
+    /// files joined, a bad merge), or text appended after the token.
+    #[error(
+        "not a single fernet token: a complete token is followed by more text (two tokens joined, or text added after it)"
+    )]
+    TrailingData,
     /// No key authenticates the token.
     #[error("authentication failed: wrong key, or the file was modified")]
     Authentication,
+    /// Password mode: the key derived from the password does not
+    /// authenticate the token.
+    #[error("authentication failed: wrong password, or the file was modified")]
+    WrongPassword,
     /// Authentic, but older than the TTL asked for.
     #[error("the token has expired: it is {age_secs} s old and the ttl is {ttl_secs} s")]
     Expired {
@@ -377,6 +432,17 @@ pub enum DecryptError {
     /// The password-mode header line is malformed or missing.
     #[error("bad password header: {0}")]
     BadHeader(&'static str),
+    /// The password-mode header asks for fewer PBKDF2 iterations than
+    /// [`MIN_ITERATIONS`]: envcloak never writes such a file, so another
+    /// tool made it or someone lowered the count to make the password
+    /// cheaper to guess. It is refused before any key derivation.
+    #[error(
+        "the password header records {iterations} pbkdf2 iterations, below the floor of 600000: the file was made by another tool or tampered with; re-encrypt it from the plaintext with 'envcloak encrypt --password'"
+    )]
+    TooFewIterations {
+        /// The iteration count the header records.
+        iterations: u32,
+    },
     /// The file is encrypted with a password and was given to a key.
     #[error("this file is encrypted with a password: decrypt it with the password, not a key")]
     PasswordRequired,
@@ -394,29 +460,27 @@ struct ParsedToken<'a> {
 }
 
 /// Checks the token's structure without any key: base64, version byte,
-/// length. `token` must already be trimmed and non-empty.
+/// length. `token` must already be trimmed and non-empty; inner whitespace
+/// (a wrapped token) is skipped.
 fn parse_token(token: &[u8]) -> Result<ParsedToken<'_>, DecryptError> {
     // Tokens envcloak and Python write are already canonical: no copy.
-    let canonical_input =
-        token.len().is_multiple_of(4) && !token.iter().any(|&b| b == b'+' || b == b'/');
-    let translated;
+    let canonical_input = token.len().is_multiple_of(4)
+        && !token
+            .iter()
+            .any(|&b| b == b'+' || b == b'/' || b.is_ascii_whitespace());
+    let cleaned;
     let text: &[u8] = if canonical_input {
         token
     } else {
-        translated = to_url_safe_alphabet(token);
-        &translated
+        cleaned = token_text(token);
+        &cleaned
     };
-    let raw = URL_SAFE_LENIENT
-        .decode(text)
-        .map_err(|_| DecryptError::NotBase64)?;
-    match raw.first() {
-        None => return Err(DecryptError::Truncated),
-        Some(&VERSION) => {}
-        Some(_) => return Err(DecryptError::BadVersion),
-    }
-    if raw.len() < MIN_TOKEN_LEN || !(raw.len() - OVERHEAD).is_multiple_of(BLOCK) {
-        return Err(DecryptError::Truncated);
-    }
+    let raw = match decode_structure(text) {
+        Ok(raw) => raw,
+        // Report what the file is, not what the joined text decodes to.
+        Err(_) if followed_by_more(token) => return Err(DecryptError::TrailingData),
+        Err(e) => return Err(e),
+    };
     let mut ts = [0u8; 8];
     ts.copy_from_slice(&raw[1..9]);
     let canonical = if canonical_input {
@@ -429,6 +493,34 @@ fn parse_token(token: &[u8]) -> Result<ParsedToken<'_>, DecryptError> {
         raw,
         canonical,
     })
+}
+
+/// Decodes URL-safe base64 `text` (no whitespace) and checks the Fernet
+/// structure: version byte, at least one block, whole blocks.
+fn decode_structure(text: &[u8]) -> Result<Vec<u8>, DecryptError> {
+    let raw = URL_SAFE_LENIENT
+        .decode(text)
+        .map_err(|_| DecryptError::NotBase64)?;
+    match raw.first() {
+        None => return Err(DecryptError::Truncated),
+        Some(&VERSION) => {}
+        Some(_) => return Err(DecryptError::BadVersion),
+    }
+    if raw.len() < MIN_TOKEN_LEN || !(raw.len() - OVERHEAD).is_multiple_of(BLOCK) {
+        return Err(DecryptError::Truncated);
+    }
+    Ok(raw)
+}
+
+/// Whether `token` (trimmed) is a structurally complete token followed,
+/// after whitespace, by more text: asked only once the whole text has
+/// failed as one token, so a token wrapped over lines never gets here.
+fn followed_by_more(token: &[u8]) -> bool {
+    let Some(end) = token.iter().position(u8::is_ascii_whitespace) else {
+        return false;
+    };
+    let (first, rest) = token.split_at(end);
+    !rest.trim_ascii().is_empty() && decode_structure(&token_text(first)).is_ok()
 }
 
 /// Trims the input and checks it is a token; the step every decryption
@@ -536,11 +628,14 @@ pub fn decrypt(
 /// Decrypts a Fernet token as [`decrypt`] does, with `now_unix_secs` as the
 /// current time (for tests and for checking a TTL against a known clock).
 ///
-/// - Surrounding ASCII whitespace (newline, CRLF) is ignored, the standard
-///   base64 alphabet and missing padding are accepted.
+/// - ASCII whitespace around and inside the token (a trailing newline,
+///   CRLF, a token wrapped over several lines, as Python's `Fernet.decrypt`
+///   accepts) is ignored; the standard base64 alphabet and missing padding
+///   are accepted. Any other character outside the alphabet is refused.
 /// - The token's structure is checked first: [`DecryptError::Empty`],
 ///   [`DecryptError::NotBase64`], [`DecryptError::BadVersion`],
-///   [`DecryptError::Truncated`]; a password-mode file gives
+///   [`DecryptError::Truncated`], [`DecryptError::TrailingData`] (a whole
+///   token, then more text); a password-mode file gives
 ///   [`DecryptError::PasswordRequired`].
 /// - Then each key is tried: [`DecryptError::Authentication`] if none fits.
 /// - Without a TTL any timestamp is accepted, including one in the future
@@ -588,8 +683,9 @@ pub struct PasswordHeader {
 impl PasswordHeader {
     /// Parses a header line (surrounding whitespace, e.g. a trailing CR, is
     /// ignored). Refuses an unknown key derivation, an iteration count
-    /// outside [`MIN_ITERATIONS`]`..=`[`MAX_ITERATIONS`], and a salt that is
-    /// not base64 of 16 to 64 bytes.
+    /// below [`MIN_ITERATIONS`] ([`DecryptError::TooFewIterations`]) or
+    /// above [`MAX_ITERATIONS`], and a salt that is not base64 (URL-safe or
+    /// standard alphabet, padding optional) of 16 to 64 bytes.
     pub fn parse(line: &str) -> Result<PasswordHeader, DecryptError> {
         let line = line.trim();
         let Some(rest) = line.strip_prefix(HEADER_PREFIX) else {
@@ -617,9 +713,7 @@ impl PasswordHeader {
             DecryptError::BadHeader("the iteration count is above 100000000, the maximum")
         })?;
         if iterations < MIN_ITERATIONS {
-            return Err(DecryptError::BadHeader(
-                "the iteration count is below 600000, the minimum",
-            ));
+            return Err(DecryptError::TooFewIterations { iterations });
         }
         if iterations > MAX_ITERATIONS {
             return Err(DecryptError::BadHeader(
@@ -627,8 +721,8 @@ impl PasswordHeader {
             ));
         }
         let salt = URL_SAFE_LENIENT
-            .decode(salt)
-            .map_err(|_| DecryptError::BadHeader("the salt is not url-safe base64"))?;
+            .decode(to_url_safe_alphabet(salt.as_bytes()))
+            .map_err(|_| DecryptError::BadHeader("the salt is not base64"))?;
         if !(MIN_SALT_LEN..=MAX_SALT_LEN).contains(&salt.len()) {
             return Err(DecryptError::BadHeader("the salt must be 16 to 64 bytes"));
         }
@@ -702,9 +796,11 @@ pub fn decrypt_with_password(
 /// The header's salt and iteration count are honoured. The token's structure
 /// is checked before the (deliberately slow) key derivation, so a damaged
 /// file is reported at once. A file without a header is
-/// [`DecryptError::BadHeader`] (it was encrypted with a key); errors are
-/// otherwise those of [`decrypt_at`], a wrong password being
-/// [`DecryptError::Authentication`].
+/// [`DecryptError::BadHeader`] (it was encrypted with a key), one whose
+/// header records too few iterations [`DecryptError::TooFewIterations`];
+/// errors are otherwise those of [`decrypt_at`], except that a wrong
+/// password (or a modified file) is [`DecryptError::WrongPassword`], never
+/// the key-mode [`DecryptError::Authentication`].
 pub fn decrypt_with_password_at(
     password: &[u8],
     contents: &[u8],
@@ -722,7 +818,10 @@ pub fn decrypt_with_password_at(
     };
     let parsed = prepare(token)?;
     let key = derive_key(password, &header.salt, header.iterations);
-    open_parsed(&Keyring::from(key), &parsed, ttl, now_unix_secs)
+    open_parsed(&Keyring::from(key), &parsed, ttl, now_unix_secs).map_err(|e| match e {
+        DecryptError::Authentication => DecryptError::WrongPassword,
+        other => other,
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -893,6 +992,41 @@ mod tests {
     }
 
     #[test]
+    fn keyring_parse_reads_one_key_per_line_comments_bom_and_crlf() {
+        let (a, b, c) = (Key::generate(), Key::generate(), Key::generate());
+        let (a64, b64, c64) = (a.to_base64(), b.to_base64(), c.to_base64());
+        let (a64, b64, c64) = (a64.as_str(), b64.as_str(), c64.as_str());
+        let want = [a.clone(), b.clone(), c.clone()];
+        for text in [
+            format!("{a64}\n{b64}\n{c64}\n"),
+            format!("{a64}\r\n{b64}\r\n{c64}\r\n"),
+            format!("{a64}\r{b64}\r{c64}"),
+            format!("\u{feff}{a64}\n{b64},{c64}"),
+            format!(
+                "\u{feff}# envcloak keyring: new key first\r\n\r\n{a64}\r\n  # old keys\r\n{b64} # since May\r\n\t{c64}\r\n#\r\n"
+            ),
+            format!("{a64},\n,{b64},\n\n{c64},"),
+        ] {
+            assert_eq!(Keyring::parse(&text).unwrap().keys(), &want, "{text:?}");
+        }
+        // Comments and blank lines only: no key.
+        assert_eq!(
+            Keyring::parse("\u{feff}# nothing yet\r\n\r\n").unwrap_err(),
+            KeyError::Empty
+        );
+        // A bad line is reported by position, without any key text.
+        let err = Keyring::parse(&format!("# c\n{a64}\n{}\n", &b64[..30])).unwrap_err();
+        assert!(
+            matches!(err, KeyError::InKeyring { position: 2, .. }),
+            "{err:?}"
+        );
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains(&b64[..10]) && !shown.contains(&a64[..10]));
+        // A key split over two lines is two bad items, not one key.
+        assert!(Keyring::parse(&format!("{}\n{}", &a64[..22], &a64[22..])).is_err());
+    }
+
+    #[test]
     fn keyring_parse_errors() {
         assert_eq!(Keyring::parse("").unwrap_err(), KeyError::Empty);
         assert_eq!(Keyring::parse(" , ,, ").unwrap_err(), KeyError::Empty);
@@ -960,6 +1094,90 @@ mod tests {
                 "variant {variant:?}"
             );
         }
+    }
+
+    /// `token` wrapped every `width` characters with `sep`.
+    fn wrap(token: &str, width: usize, sep: &str) -> String {
+        token
+            .as_bytes()
+            .chunks(width)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(sep)
+    }
+
+    #[test]
+    fn decrypt_accepts_wrapped_tokens_and_inner_whitespace() {
+        let ring = keyring();
+        let plaintext = b"A=1\nB=a value long enough to make a token of several lines\n";
+        let token = encrypt(&ring, plaintext);
+        let standard = token.replace('-', "+").replace('_', "/");
+        let mid = token.len() / 2;
+        for variant in [
+            wrap(&token, 64, "\n"),
+            format!("{}\n", wrap(&token, 76, "\r\n")),
+            wrap(&token, 1, "\n"),
+            wrap(&standard, 70, "\n"),
+            format!("{} {}", &token[..mid], &token[mid..]),
+            format!("{}\t{}", &token[..mid], &token[mid..]),
+            format!("  {}\n  {}\n", &token[..mid], &token[mid..]),
+            wrap(token.trim_end_matches('='), 20, " \r\n\t"),
+        ] {
+            assert_eq!(
+                &decrypt(&ring, variant.as_bytes(), None).unwrap()[..],
+                plaintext,
+                "variant {variant:?}"
+            );
+        }
+        // Only whitespace is skipped: other characters are not base64.
+        for junk in ["%", ".", "\u{0}", "\u{b}"] {
+            let variant = format!("{}{junk}{}", &token[..mid], &token[mid..]);
+            assert_eq!(
+                decrypt(&ring, variant.as_bytes(), None).unwrap_err(),
+                DecryptError::NotBase64,
+                "{junk:?}"
+            );
+        }
+        // A wrapped token cut short is still truncated, and a wrapped token
+        // with a changed character still fails authentication.
+        let wrapped = wrap(&token, 64, "\n");
+        assert_eq!(
+            decrypt(&ring, &wrapped.as_bytes()[..101], None).unwrap_err(),
+            DecryptError::Truncated
+        );
+        let mut changed = wrapped.into_bytes();
+        changed[10] = if changed[10] == b'A' { b'B' } else { b'A' };
+        assert_eq!(
+            decrypt(&ring, &changed, None).unwrap_err(),
+            DecryptError::Authentication
+        );
+    }
+
+    #[test]
+    fn a_token_followed_by_more_text_is_trailing_data() {
+        let ring = keyring();
+        let token = encrypt(&ring, b"SECRET=1");
+        let other = encrypt(&ring, b"SECRET=2");
+        for variant in [
+            format!("{token}\n{other}\n"),
+            format!("{token}\r\n{token}"),
+            format!("{token} junk!"),
+            format!("{token}\n\nAAAA\n"),
+            format!("{token}\n<<<<<<< ours\n"),
+        ] {
+            let err = decrypt(&ring, variant.as_bytes(), None).unwrap_err();
+            assert_eq!(err, DecryptError::TrailingData, "{variant:?}");
+        }
+        assert!(
+            DecryptError::TrailingData
+                .to_string()
+                .starts_with("not a single fernet token")
+        );
+        // Without whitespace it is one (bad) text, as before.
+        assert_eq!(
+            decrypt(&ring, format!("{token}%").as_bytes(), None).unwrap_err(),
+            DecryptError::NotBase64
+        );
     }
 
     #[test]
@@ -1169,13 +1387,16 @@ mod tests {
             DecryptError::NotBase64,
             DecryptError::BadVersion,
             DecryptError::Truncated,
+            DecryptError::TrailingData,
             DecryptError::Authentication,
+            DecryptError::WrongPassword,
             DecryptError::Expired {
                 age_secs: 5,
                 ttl_secs: 1,
             },
             DecryptError::ClockSkew { ahead_secs: 100 },
             DecryptError::BadHeader("the salt must be 16 to 64 bytes"),
+            DecryptError::TooFewIterations { iterations: 1000 },
             DecryptError::PasswordRequired,
         ];
         for err in errors {
@@ -1302,11 +1523,6 @@ mod tests {
             (format!("envcloak:pbkdf2-sha256:-1:{salt}"), "not a number"),
             (format!("envcloak:pbkdf2-sha256:6e5:{salt}"), "not a number"),
             (
-                format!("envcloak:pbkdf2-sha256:599999:{salt}"),
-                "below 600000",
-            ),
-            (format!("envcloak:pbkdf2-sha256:0:{salt}"), "below 600000"),
-            (
                 format!("envcloak:pbkdf2-sha256:100000001:{salt}"),
                 "above 100000000",
             ),
@@ -1314,10 +1530,7 @@ mod tests {
                 format!("envcloak:pbkdf2-sha256:99999999999999999999:{salt}"),
                 "above 100000000",
             ),
-            (
-                "envcloak:pbkdf2-sha256:600000:%%%%".into(),
-                "not url-safe base64",
-            ),
+            ("envcloak:pbkdf2-sha256:600000:%%%%".into(), "not base64"),
             (
                 "envcloak:pbkdf2-sha256:600000:AAAA".into(),
                 "16 to 64 bytes",
@@ -1341,6 +1554,50 @@ mod tests {
                 other => panic!("{line:?}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn too_few_iterations_is_its_own_error() {
+        let salt = "AAECAwQFBgcICQoLDA0ODw==";
+        for n in [0u32, 1, 10_000, 599_999] {
+            let err =
+                PasswordHeader::parse(&format!("envcloak:pbkdf2-sha256:{n}:{salt}")).unwrap_err();
+            assert_eq!(err, DecryptError::TooFewIterations { iterations: n });
+            let msg = err.to_string();
+            for part in [
+                &format!("records {n} pbkdf2 iterations"),
+                "below the floor of 600000",
+                "another tool or tampered",
+                "envcloak encrypt --password",
+            ] {
+                assert!(msg.contains(part), "{msg}");
+            }
+        }
+    }
+
+    #[test]
+    fn salt_in_the_standard_alphabet_is_accepted() {
+        // Bytes whose encoding has both `-`/`_` (URL-safe) and `+`/`/`.
+        let salt: Vec<u8> = (0..16u8).map(|i| 0xf8 | (i & 7)).collect();
+        let url = general_purpose::URL_SAFE.encode(&salt);
+        let standard = general_purpose::STANDARD.encode(&salt);
+        assert!(standard.contains('+') || standard.contains('/'));
+        assert_ne!(url, standard);
+        for text in [
+            url.clone(),
+            standard.clone(),
+            standard.trim_end_matches('=').to_owned(),
+        ] {
+            let header =
+                PasswordHeader::parse(&format!("envcloak:pbkdf2-sha256:600000:{text}")).unwrap();
+            assert_eq!(header.salt, salt, "{text}");
+        }
+        // Written back in the URL-safe alphabet, as always.
+        let header = PasswordHeader {
+            iterations: MIN_ITERATIONS,
+            salt,
+        };
+        assert!(header.format().ends_with(&url));
     }
 
     #[test]
@@ -1377,10 +1634,10 @@ mod tests {
             split_file(b"envcloak:\xff\ntoken").unwrap_err(),
             DecryptError::BadHeader(_)
         ));
-        assert!(matches!(
-            split_file(b"envcloak:pbkdf2-sha256:10:AAECAwQFBgcICQoLDA0ODw==\ntoken"),
-            Err(DecryptError::BadHeader(_))
-        ));
+        assert_eq!(
+            split_file(b"envcloak:pbkdf2-sha256:10:AAECAwQFBgcICQoLDA0ODw==\ntoken").unwrap_err(),
+            DecryptError::TooFewIterations { iterations: 10 }
+        );
     }
 
     #[test]
@@ -1398,9 +1655,19 @@ mod tests {
             &decrypt_with_password(b"correct horse", file.as_bytes(), None).unwrap()[..],
             b"A=1\nB=2\n"
         );
+        let err = decrypt_with_password(b"wrong horse", file.as_bytes(), None).unwrap_err();
+        assert_eq!(err, DecryptError::WrongPassword);
         assert_eq!(
-            decrypt_with_password(b"wrong horse", file.as_bytes(), None).unwrap_err(),
-            DecryptError::Authentication
+            err.to_string(),
+            "authentication failed: wrong password, or the file was modified"
+        );
+        // A modified password file says the same, never "wrong key".
+        let mut modified = file.clone().into_bytes();
+        let at = modified.len() - 10;
+        modified[at] = if modified[at] == b'A' { b'B' } else { b'A' };
+        assert_eq!(
+            decrypt_with_password(b"correct horse", &modified, None).unwrap_err(),
+            DecryptError::WrongPassword
         );
         // A key cannot open it, and says why.
         assert_eq!(
@@ -1448,10 +1715,10 @@ mod tests {
             decrypt_with_password(b"pw", bare.as_bytes(), None).unwrap_err(),
             DecryptError::BadHeader(reason) if reason.starts_with("missing")
         ));
-        assert!(matches!(
+        assert_eq!(
             decrypt_with_password(b"pw", b"envcloak:pbkdf2-sha256:5:AA\nx", None).unwrap_err(),
-            DecryptError::BadHeader(_)
-        ));
+            DecryptError::TooFewIterations { iterations: 5 }
+        );
     }
 
     #[test]

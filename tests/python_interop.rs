@@ -416,8 +416,9 @@ open(sys.argv[2], 'wb').write(header.encode('ascii') + b'\n' + token + b'\n')
         &crypto::decrypt_with_password(PASSWORD, &contents, None).unwrap()[..],
         PLAINTEXT
     );
+    // A wrong password says "password", not "key" (issue 11).
     assert_eq!(
         crypto::decrypt_with_password(b"not the password", &contents, None).unwrap_err(),
-        DecryptError::Authentication
+        DecryptError::WrongPassword
     );
 }
