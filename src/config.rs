@@ -377,6 +377,9 @@ pub struct ConfigBuilder {
     env: EnvSource,
     ttl: Option<Duration>,
     skip_encrypted: bool,
+    /// Set by `build`: whether the environment is the process's (whose
+    /// key variables must then be valid UTF-8).
+    from_process: bool,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -511,6 +514,7 @@ impl ConfigBuilder {
     /// unusable key ([`Error::Key`]), an explicit file that is missing
     /// ([`Error::Io`]).
     pub fn build(mut self) -> Result<Config> {
+        self.from_process = matches!(self.env, EnvSource::Process);
         let env: Option<Vec<(String, Zeroizing<String>)>> = match std::mem::take(&mut self.env) {
             EnvSource::Process => Some(
                 std::env::vars_os()
@@ -650,31 +654,46 @@ fn open_encrypted(
     let decrypt_err = |kind| Error::Decrypt {
         path: path.to_path_buf(),
         kind,
+        key: None,
     };
     let (header, _) = crypto::split_file(contents).map_err(decrypt_err)?;
     if header.is_some() {
-        let password = match &b.password {
-            Some(p) => Zeroizing::new(p.expose_secret().to_owned()),
+        let (password, from) = match &b.password {
+            Some(p) => (
+                Zeroizing::new(p.expose_secret().to_owned()),
+                "the password given to the builder",
+            ),
             None => match (search.env)("ENVCLOAK_PASSWORD").filter(|p| !p.is_empty()) {
-                Some(p) => Zeroizing::new(p),
+                Some(p) => (Zeroizing::new(p), "ENVCLOAK_PASSWORD"),
                 None => return Ok(None),
             },
         };
         return crypto::decrypt_with_password(password.as_bytes(), contents, b.ttl)
             .map(Some)
-            .map_err(decrypt_err);
+            .map_err(|kind| decrypt_err(kind).tried_key(from));
     }
-    let ring = match (&b.keyring, &b.key_file) {
-        (Some(ring), _) => ring.clone(),
-        (None, Some(file)) => keys::read_key_file(file)?,
-        (None, None) => match keys::find(search)? {
-            Some(found) => found.keyring,
-            None => return Ok(None),
-        },
+    let (ring, from) = match (&b.keyring, &b.key_file) {
+        (Some(ring), _) => (ring.clone(), keys::KeySource::Given.to_string()),
+        (None, Some(file)) => (
+            keys::read_key_file(file)?,
+            keys::KeySource::Named(file.clone()).to_string(),
+        ),
+        (None, None) => {
+            if b.from_process {
+                keys::check_process_env_utf8(search)?;
+            }
+            match keys::find(search)? {
+                Some(found) => {
+                    let from = found.describe();
+                    (found.keyring, from)
+                }
+                None => return Ok(None),
+            }
+        }
     };
     crypto::decrypt(&ring, contents, b.ttl)
         .map(Some)
-        .map_err(decrypt_err)
+        .map_err(|kind| decrypt_err(kind).tried_key(from))
 }
 
 /// Whether `name` can be a profile: letters, digits, `-` and `_` only, so

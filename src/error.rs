@@ -97,12 +97,15 @@ pub enum Error {
         reason: Box<str>,
     },
     /// An encrypted file could not be opened with the key that was found.
-    #[error("{}: {kind}", path.display())]
+    #[error("{}: {kind}{}", path.display(), key_note(key.as_deref()))]
     Decrypt {
         /// The encrypted file.
         path: PathBuf,
         /// Why: not a token, truncated, authentication failed, expired, ...
         kind: DecryptError,
+        /// Where the key (or password) that was tried came from, when
+        /// known: `ENVCLOAK_KEY in the environment, which wins over .env.key`.
+        key: Option<Box<str>>,
     },
     /// An encrypted file exists, a key was required, and none was found.
     #[error("{}: no key found (looked in {})", path.display(), looked.join(", "))]
@@ -170,6 +173,11 @@ pub enum Error {
     },
 }
 
+fn key_note(key: Option<&str>) -> String {
+    key.map(|k| format!(" (tried the key from {k})"))
+        .unwrap_or_default()
+}
+
 fn skipped_note(skipped: &[PathBuf]) -> String {
     if skipped.is_empty() {
         return String::new();
@@ -192,6 +200,28 @@ impl Error {
 
     pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
         Self::from_io(path.as_ref(), source)
+    }
+
+    /// For an [`Error::Decrypt`] whose key (or password) was tried and
+    /// failed: records where it came from (see
+    /// [`keys::Found::describe`](crate::keys::Found::describe)). Other
+    /// errors are returned as they are.
+    pub fn tried_key(self, source: impl Into<Box<str>>) -> Self {
+        match self {
+            Error::Decrypt { path, kind, .. }
+                if matches!(
+                    kind,
+                    DecryptError::Authentication | DecryptError::WrongPassword
+                ) =>
+            {
+                Error::Decrypt {
+                    path,
+                    kind,
+                    key: Some(source.into()),
+                }
+            }
+            other => other,
+        }
     }
 
     /// The key this error is about, when it is about one.

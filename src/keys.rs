@@ -69,8 +69,89 @@ pub struct Search<'a> {
 pub struct Found {
     /// The key or keyring.
     pub keyring: Keyring,
-    /// Where it came from: `ENVCLOAK_KEY`, `.env.key`, ...
+    /// Where it came from: `ENVCLOAK_KEY`, `.env.key`, ... (the
+    /// [`source`](Self::source) as text).
     pub origin: String,
+    /// Where it came from.
+    pub source: KeySource,
+    /// Lower sources that also hold a key, which this one shadows (names
+    /// only: nothing of theirs is read).
+    pub shadowed: Vec<String>,
+}
+
+impl Found {
+    fn new(keyring: Keyring, source: KeySource, shadowed: Vec<String>) -> Found {
+        Found {
+            keyring,
+            origin: source.to_string(),
+            source,
+            shadowed,
+        }
+    }
+
+    /// Where the key came from, for error messages, saying when it wins
+    /// over a lower source: `ENVCLOAK_KEY in the environment, which wins
+    /// over .env.key`.
+    pub fn describe(&self) -> String {
+        describe(&self.source, &self.shadowed)
+    }
+}
+
+/// [`Found::describe`] for a source and the sources it shadows.
+pub fn describe(source: &KeySource, shadowed: &[String]) -> String {
+    let mut out = match source {
+        KeySource::Variable(name) => format!("{name} in the environment"),
+        other => other.to_string(),
+    };
+    if !shadowed.is_empty() {
+        out.push_str(", which wins over ");
+        out.push_str(&shadowed.join(" and "));
+    }
+    out
+}
+
+/// Where a key came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeySource {
+    /// An environment variable: `ENVCLOAK_KEY` or `ENVCLOAK_KEY_<PROFILE>`.
+    Variable(String),
+    /// The file named by `ENVCLOAK_KEY_FILE`.
+    VariableFile(PathBuf),
+    /// The standard output of `ENVCLOAK_KEY_CMD`.
+    Command,
+    /// The key file beside the encrypted file (`.env.key`,
+    /// `.env.<profile>.key`).
+    KeyFile(PathBuf),
+    /// A key file named explicitly (the CLI's `--key-file`,
+    /// [`ConfigBuilder::key_file`](crate::ConfigBuilder::key_file)).
+    Named(PathBuf),
+    /// A key given as it is ([`ConfigBuilder::key`](crate::ConfigBuilder::key)).
+    Given,
+}
+
+impl KeySource {
+    /// The file the key was read from, when it came from one: the file a
+    /// rotation must write the new keyring to.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            KeySource::VariableFile(p) | KeySource::KeyFile(p) | KeySource::Named(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::Variable(name) => f.write_str(name),
+            KeySource::VariableFile(p) => write!(f, "ENVCLOAK_KEY_FILE ({})", p.display()),
+            KeySource::Command => f.write_str(KEY_CMD_VAR),
+            KeySource::KeyFile(p) => write!(f, "{}", p.display()),
+            KeySource::Named(p) => write!(f, "--key-file {}", p.display()),
+            KeySource::Given => f.write_str("the key given to the builder"),
+        }
+    }
 }
 
 /// The key file that belongs to an encrypted file: `X.enc` -> `X.key`
@@ -139,46 +220,52 @@ fn key_files(search: &Search<'_>) -> Vec<PathBuf> {
 /// anywhere; an error when one is found but unusable.
 pub fn find(search: &Search<'_>) -> Result<Option<Found>> {
     let var = |name: &str| (search.env)(name).filter(|v| !v.trim().is_empty());
-    let mut vars = Vec::new();
-    vars.extend(profile_var(search));
-    vars.push("ENVCLOAK_KEY".to_owned());
-    for name in vars {
-        if let Some(v) = var(&name) {
-            let v = Zeroizing::new(v);
-            return parse(&v, &name).map(|keyring| {
-                Some(Found {
-                    keyring,
-                    origin: name,
-                })
-            });
-        }
+    // Every source in order, each with whether it holds something (looked
+    // at without reading a key file or running the command).
+    let mut sources: Vec<(KeySource, bool)> = Vec::new();
+    for name in profile_var(search)
+        .into_iter()
+        .chain(["ENVCLOAK_KEY".to_owned()])
+    {
+        let set = var(&name).is_some();
+        sources.push((KeySource::Variable(name), set));
     }
-    if let Some(file) = var("ENVCLOAK_KEY_FILE") {
-        let keyring = read_key_file(Path::new(&file))?;
-        return Ok(Some(Found {
-            keyring,
-            origin: format!("ENVCLOAK_KEY_FILE ({file})"),
-        }));
-    }
-    if let Some(cmd) = var(KEY_CMD_VAR) {
-        let cmd = Zeroizing::new(cmd);
-        let timeout = key_cmd_timeout(search)?;
-        let keyring = key_from_command(&cmd, timeout)?;
-        return Ok(Some(Found {
-            keyring,
-            origin: KEY_CMD_VAR.into(),
-        }));
-    }
+    let file = var("ENVCLOAK_KEY_FILE");
+    sources.push((
+        KeySource::VariableFile(PathBuf::from(file.clone().unwrap_or_default())),
+        file.is_some(),
+    ));
+    sources.push((KeySource::Command, var(KEY_CMD_VAR).is_some()));
     for file in key_files(search) {
-        if file.exists() {
-            let keyring = read_key_file(&file)?;
-            return Ok(Some(Found {
-                keyring,
-                origin: file.display().to_string(),
-            }));
-        }
+        let exists = file.exists();
+        sources.push((KeySource::KeyFile(file), exists));
     }
-    Ok(None)
+    let Some(at) = sources.iter().position(|(_, set)| *set) else {
+        return Ok(None);
+    };
+    let shadowed: Vec<String> = sources[at + 1..]
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(s, _)| match s {
+            KeySource::Variable(name) => format!("{name} in the environment"),
+            other => other.to_string(),
+        })
+        .collect();
+    let source = sources.swap_remove(at).0;
+    let keyring = match &source {
+        KeySource::Variable(name) => {
+            let v = Zeroizing::new(var(name).unwrap_or_default());
+            parse(&v, name)?
+        }
+        KeySource::VariableFile(path) | KeySource::KeyFile(path) => read_key_file(path)?,
+        KeySource::Command => {
+            let cmd = Zeroizing::new(var(KEY_CMD_VAR).unwrap_or_default());
+            let timeout = key_cmd_timeout(search)?;
+            key_from_command(&cmd, timeout)?
+        }
+        KeySource::Named(_) | KeySource::Given => unreachable!("not searched"),
+    };
+    Ok(Some(Found::new(keyring, source, shadowed)))
 }
 
 /// Like [`find`], but no key is an [`Error::KeyNotFound`] listing every

@@ -62,6 +62,7 @@ pub fn password_header(path: &Path, contents: &[u8]) -> Result<Option<PasswordHe
         .map_err(|kind| Error::Decrypt {
             path: path.to_path_buf(),
             kind,
+            key: None,
         })
 }
 
@@ -84,6 +85,7 @@ pub fn open(
     .map_err(|kind| Error::Decrypt {
         path: path.to_path_buf(),
         kind,
+        key: None,
     })?;
     match std::str::from_utf8(&bytes) {
         Ok(text) => Ok(Zeroizing::new(text.to_owned())),

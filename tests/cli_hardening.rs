@@ -129,7 +129,9 @@ fn init_encrypt_force_never_replaces_the_team_file_with_a_key_that_does_not_open
     p.write("wrong.key", format!("{wrong}\n"));
     p.chmod("wrong.key", 0o600);
     let listing = p.listing();
-    let scenarios: Vec<(&str, Vec<(&str, String)>, Vec<&str>)> = vec![
+    // (what, environment, flags before the command)
+    type Scenario<'a> = (&'a str, Vec<(&'a str, String)>, Vec<&'a str>);
+    let scenarios: Vec<Scenario> = vec![
         (
             "ENVCLOAK_KEY",
             vec![("ENVCLOAK_KEY", wrong.to_owned())],
@@ -374,4 +376,70 @@ fn set_takes_a_value_starting_with_a_dash_after_the_separator() {
     p.envcloak(&["set", "T", "--", "-dash-value"]).run().ok();
     let out = p.envcloak(&["get", "T"]).run().ok();
     assert_eq!(out.stdout(), "-dash-value\n");
+}
+
+// --- Key handling -------------------------------------------------------------
+
+/// A valid Fernet key (32 bytes of 0xff) that opens nothing here.
+const WRONG_KEY: &str = "__________________________________________8=";
+
+#[test]
+fn a_wrong_key_names_where_it_came_from_and_what_it_shadows() {
+    let p = key_project(&format!("A={CANARY}\n"));
+    for args in [&["decrypt"][..], &["get", "A"][..], &["set", "B", "1"][..]] {
+        p.envcloak(args)
+            .env("ENVCLOAK_KEY", WRONG_KEY)
+            .run()
+            .fails(2)
+            .hides(CANARY)
+            .hides(WRONG_KEY)
+            .error_says(&[
+                "authentication failed",
+                "ENVCLOAK_KEY in the environment, which wins over .env.key",
+            ]);
+    }
+    p.write_mode("other.key", format!("{WRONG_KEY}\n"), 0o600);
+    p.envcloak(&["decrypt"])
+        .env("ENVCLOAK_KEY_FILE", "other.key")
+        .run()
+        .fails(2)
+        .error_says(&["ENVCLOAK_KEY_FILE (other.key), which wins over .env.key"]);
+    p.envcloak(&["--key-file", "other.key", "decrypt"])
+        .run()
+        .fails(2)
+        .error_says(&["--key-file other.key"]);
+    p.envcloak(&["decrypt"])
+        .env("ENVCLOAK_KEY_CMD", format!("echo {WRONG_KEY}"))
+        .run()
+        .fails(2)
+        .error_says(&["ENVCLOAK_KEY_CMD, which wins over .env.key"]);
+}
+
+#[test]
+fn a_wrong_password_says_password() {
+    let p = password_project(&format!("A={CANARY}\n"));
+    for args in [&["decrypt"][..], &["get", "A"][..]] {
+        p.envcloak(args)
+            .env("ENVCLOAK_PASSWORD", "pw-typo")
+            .run()
+            .fails(2)
+            .hides(CANARY)
+            .error_says(&["wrong password", "ENVCLOAK_PASSWORD"]);
+    }
+}
+
+#[test]
+fn a_key_variable_that_is_not_utf8_is_an_error_not_unset() {
+    use std::os::unix::ffi::OsStrExt;
+    let p = key_project("A=1\n");
+    let bad = std::ffi::OsStr::from_bytes(b"\xffnot-utf8");
+    for var in ["ENVCLOAK_KEY", "ENVCLOAK_KEY_FILE", "ENVCLOAK_KEY_CMD"] {
+        for args in [&["decrypt"][..], &["get", "A"][..]] {
+            p.envcloak(args)
+                .env(var, bad)
+                .run()
+                .fails(2)
+                .error_says(&[var, "UTF-8"]);
+        }
+    }
 }

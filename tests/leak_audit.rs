@@ -602,7 +602,10 @@ fn cli_success_modes_print_secrets_only_where_asked() {
         assert!(!Path::new(tmp).exists(), "edit left {tmp} behind");
     }
 
-    // Rotation: the printed keyring is the new key and the old one.
+    // Rotation: the printed keyring is the new key and the old one (printed
+    // only when the key comes from a variable: a key file would be left
+    // unable to open the file, so that is refused).
+    p.set_env("ENVCLOAK_KEY", key_a());
     let out = a.run(&p, "rotate print", &["rotate"], Exit::Ok, &[key_a()]);
     let ring = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let ring_keys: Vec<String> = ring.split(',').map(str::to_owned).collect();

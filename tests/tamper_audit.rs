@@ -238,7 +238,7 @@ fn variants(fx: &Fixture) -> Vec<Variant> {
 fn check_library(result: Result<Config, Error>, expect: &Expect) -> Result<(), String> {
     match (result, expect) {
         (Err(e @ Error::Decrypt { .. }), want) => {
-            let Error::Decrypt { kind, path } = &e else {
+            let Error::Decrypt { kind, path, .. } = &e else {
                 unreachable!()
             };
             let shown = format!("{e} {e:?}");

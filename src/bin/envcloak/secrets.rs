@@ -202,24 +202,25 @@ pub(crate) fn open_for_replacing(
             iterations: header.iterations,
         };
         let text = vault::open(path, contents, &sealer, None).map_err(|e| {
-            Failure::from(e).hint(format!(
+            Failure::from(e.tried_key(ui::password_source())).hint(format!(
                 "the password does not open the existing {}: {kept} (change the password with 'envcloak rotate')",
                 path.display()
             ))
         })?;
         return Ok((text, sealer));
     }
-    let Some((ring, origin)) = ui::find_keyring(g, path)? else {
+    let Some(found) = ui::find_keyring(g, path)? else {
         return Err(ui::no_key(g, path).hint(format!(
             "{} exists and was encrypted with a key you do not have: get the key \
              from a teammate (or delete the file to start over with a new key); {kept}",
             path.display()
         )));
     };
-    let sealer = Sealer::Keys(ring);
+    let tried = found.describe();
+    let sealer = Sealer::Keys(found.keyring);
     let text = vault::open(path, contents, &sealer, None).map_err(|e| {
-        Failure::from(e).hint(format!(
-            "the key from {origin} does not open the existing {}: use the team's key \
+        Failure::from(e.tried_key(tried)).hint(format!(
+            "that key does not open the existing {}: use the team's key \
              (or 'envcloak rotate' to change keys); {kept}",
             path.display()
         ))
@@ -290,7 +291,7 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
             iterations: a.iterations,
         },
         None => match ui::find_keyring(g, &output)? {
-            Some((ring, _)) => Sealer::Keys(ring),
+            Some(found) => Sealer::Keys(found.keyring),
             None => Sealer::Keys(new_key_file(g)?),
         },
     };
@@ -691,25 +692,6 @@ pub fn unset(g: &Global, a: UnsetArgs) -> CmdResult {
     ok()
 }
 
-/// The key file a keyring found by [`ui::find_keyring`] was read from, if it
-/// came from a file (`--key-file`, `ENVCLOAK_KEY_FILE`, `.env.key`) rather
-/// than a variable or a command.
-fn key_file_origin(g: &Global, path: &Path, origin: &str) -> CmdResult<Option<PathBuf>> {
-    if let Some(f) = &g.key_file {
-        return Ok(Some(f.clone()));
-    }
-    if let Some(file) = origin
-        .strip_prefix("ENVCLOAK_KEY_FILE (")
-        .and_then(|o| o.strip_suffix(')'))
-    {
-        return Ok(Some(PathBuf::from(file)));
-    }
-    let candidates = [keys::key_file_for(path), path.with_file_name(".env.key")];
-    Ok(candidates
-        .into_iter()
-        .find(|c| c.display().to_string() == origin))
-}
-
 pub fn rotate(g: &Global, a: RotateArgs) -> CmdResult {
     let path = ui::encrypted_path(g, None)?;
     let lock = ui::lock(&path)?;
@@ -743,8 +725,9 @@ pub fn rotate(g: &Global, a: RotateArgs) -> CmdResult {
             return ok();
         }
     };
-    let (_, origin) = ui::require_keyring(g, &path)?;
-    let stored_in = key_file_origin(g, &path, &origin)?;
+    let found = ui::require_keyring(g, &path)?;
+    let origin = found.origin.clone();
+    let stored_in = found.source.file().map(Path::to_path_buf);
     if a.write && stored_in.is_none() {
         // ENVCLOAK_KEY (or the key command) would still win over any file
         // --write updates, and no longer open the re-encrypted file.

@@ -223,7 +223,7 @@ pub fn check(g: &Global, a: CheckArgs) -> CmdResult {
                     iterations: h.iterations,
                 }),
             None => match ui::find_keyring(g, &enc) {
-                Ok(found) => found.map(|(ring, _)| Sealer::Keys(ring)),
+                Ok(found) => found.map(|f| Sealer::Keys(f.keyring)),
                 // A key that cannot be used (loose permissions, bad format)
                 // is a problem to report, not a reason to stop checking.
                 Err(f) => {
@@ -481,15 +481,22 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
             None => root.join(".env"),
         }
     };
+    let refuse_existing = || {
+        Failure::new(format!(
+            "{} already exists; nothing changed",
+            target.display()
+        ))
+        .hint("'envcloak check' shows what it lacks; --force replaces it, keeping a backup")
+    };
+    if target.exists() && !a.force {
+        // Refused before the lock is taken: no file is made at all.
+        return Err(refuse_existing());
+    }
     let lock = ui::lock(&target)?;
     let mut existing_sealer = None;
     if target.exists() {
         if !a.force {
-            return Err(Failure::new(format!(
-                "{} already exists; nothing changed",
-                target.display()
-            ))
-            .hint("'envcloak check' shows what it lacks; --force replaces it, keeping a backup"));
+            return Err(refuse_existing());
         }
         if !std::fs::metadata(&target).is_ok_and(|m| m.is_file()) {
             return Err(Failure::new(format!(
@@ -514,7 +521,7 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
         let sealer = match existing_sealer {
             Some(sealer) => sealer,
             None => match ui::find_keyring(g, &target)? {
-                Some((ring, _)) => Sealer::Keys(ring),
+                Some(found) => Sealer::Keys(found.keyring),
                 None => Sealer::Keys(secrets::new_key_file(g)?),
             },
         };

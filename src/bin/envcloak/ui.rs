@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use envcloak::crypto::{DecryptError, Keyring};
+use envcloak::crypto::DecryptError;
 use envcloak::fsio::{self, WriteLock};
 use envcloak::vault::Sealer;
 use envcloak::{Error, keys};
@@ -63,14 +63,53 @@ impl From<Error> for Failure {
                 kind: DecryptError::Authentication,
                 ..
             } => Some(
-                "the key does not open this file: check ENVCLOAK_KEY / .env.key, \
-                 or restore the file from git if it was modified"
+                "the key does not open this file: use the team's key (the message says where \
+                 this one came from), or restore the file from git if it was modified"
+                    .to_owned(),
+            ),
+            Error::Decrypt {
+                kind: DecryptError::WrongPassword,
+                ..
+            } => Some(
+                "check the password (ENVCLOAK_PASSWORD, or the one typed), or restore the \
+                 file from git if it was modified"
                     .to_owned(),
             ),
             Error::Decrypt {
                 kind: DecryptError::PasswordRequired,
                 ..
             } => Some("set ENVCLOAK_PASSWORD, or run in a terminal to be asked".to_owned()),
+            Error::Decrypt {
+                kind: DecryptError::Expired { .. },
+                ..
+            } => Some(
+                "the file is older than --ttl allows: re-encrypt it ('envcloak edit' or \
+                 'envcloak encrypt'), or raise --ttl"
+                    .to_owned(),
+            ),
+            Error::Decrypt {
+                kind: DecryptError::ClockSkew { .. },
+                ..
+            } => Some(
+                "this machine's clock is behind the one that encrypted the file: fix the \
+                 system clock (or leave out --ttl)"
+                    .to_owned(),
+            ),
+            Error::Decrypt {
+                kind: DecryptError::TooFewIterations { .. },
+                ..
+            } => Some(
+                "envcloak refuses weak password files: if you trust it, decrypt it with the \
+                 tool that made it and re-encrypt with 'envcloak encrypt --password'"
+                    .to_owned(),
+            ),
+            Error::Decrypt {
+                kind: DecryptError::TrailingData,
+                ..
+            } => Some(
+                "the file holds more than one token (a bad merge or paste?): restore it from git"
+                    .to_owned(),
+            ),
             Error::Decrypt { .. } => {
                 Some("the file is damaged or not an envcloak file: restore it from git".to_owned())
             }
@@ -224,12 +263,15 @@ fn process_env(name: &str) -> Option<String> {
 }
 
 /// Finds the keyring for `encrypted`: `--key-file`, then the library's search.
-pub fn find_keyring(g: &Global, encrypted: &Path) -> CmdResult<Option<(Keyring, String)>> {
+pub fn find_keyring(g: &Global, encrypted: &Path) -> CmdResult<Option<keys::Found>> {
     if let Some(file) = &g.key_file {
-        return Ok(Some((
-            keys::read_key_file(file)?,
-            file.display().to_string(),
-        )));
+        let source = keys::KeySource::Named(file.clone());
+        return Ok(Some(keys::Found {
+            keyring: keys::read_key_file(file)?,
+            origin: source.to_string(),
+            source,
+            shadowed: Vec::new(),
+        }));
     }
     let p = profile(g)?;
     let search = keys::Search {
@@ -237,14 +279,24 @@ pub fn find_keyring(g: &Global, encrypted: &Path) -> CmdResult<Option<(Keyring, 
         profile: p.as_deref(),
         encrypted,
     };
-    Ok(keys::find(&search)?.map(|f| (f.keyring, f.origin)))
+    keys::check_process_env_utf8(&search)?;
+    Ok(keys::find(&search)?)
 }
 
 /// Like [`find_keyring`], but no key is an error listing where it looked.
-pub fn require_keyring(g: &Global, encrypted: &Path) -> CmdResult<(Keyring, String)> {
+pub fn require_keyring(g: &Global, encrypted: &Path) -> CmdResult<keys::Found> {
     match find_keyring(g, encrypted)? {
         Some(found) => Ok(found),
         None => Err(no_key(g, encrypted)),
+    }
+}
+
+/// Where the password came from, for errors: the variable or the prompt.
+pub fn password_source() -> &'static str {
+    if process_env("ENVCLOAK_PASSWORD").is_some_and(|p| !p.is_empty()) {
+        "ENVCLOAK_PASSWORD"
+    } else {
+        "the password typed at the prompt"
     }
 }
 
@@ -318,14 +370,22 @@ pub fn open_existing_ttl(
             f.hint("create it with 'envcloak encrypt' (from .env) or 'envcloak init --encrypt'")
         }
     })?;
-    let sealer = match envcloak::vault::password_header(path, &contents)? {
-        Some(header) => Sealer::Password {
-            password: password(&format!("password for {}: ", path.display()), false)?,
-            iterations: header.iterations,
-        },
-        None => Sealer::Keys(require_keyring(g, path)?.0),
+    let (sealer, tried) = match envcloak::vault::password_header(path, &contents)? {
+        Some(header) => (
+            Sealer::Password {
+                password: password(&format!("password for {}: ", path.display()), false)?,
+                iterations: header.iterations,
+            },
+            password_source().to_owned(),
+        ),
+        None => {
+            let found = require_keyring(g, path)?;
+            let tried = found.describe();
+            (Sealer::Keys(found.keyring), tried)
+        }
     };
-    let text = envcloak::vault::open(path, &contents, &sealer, ttl)?;
+    let text =
+        envcloak::vault::open(path, &contents, &sealer, ttl).map_err(|e| e.tried_key(tried))?;
     Ok((text, sealer))
 }
 
