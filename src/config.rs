@@ -659,10 +659,7 @@ fn open_encrypted(
     let (header, _) = crypto::split_file(contents).map_err(decrypt_err)?;
     if header.is_some() {
         let (password, from) = match &b.password {
-            Some(p) => (
-                Zeroizing::new(p.expose_secret().to_owned()),
-                "the password given to the builder",
-            ),
+            Some(p) => (Zeroizing::new(p.expose_secret().to_owned()), "the builder"),
             None => match (search.env)("ENVCLOAK_PASSWORD").filter(|p| !p.is_empty()) {
                 Some(p) => (Zeroizing::new(p), "ENVCLOAK_PASSWORD"),
                 None => return Ok(None),
@@ -670,7 +667,7 @@ fn open_encrypted(
         };
         return crypto::decrypt_with_password(password.as_bytes(), contents, b.ttl)
             .map(Some)
-            .map_err(|kind| decrypt_err(kind).tried_key(from));
+            .map_err(|kind| decrypt_err(kind).tried_password(from));
     }
     let (ring, from) = match (&b.keyring, &b.key_file) {
         (Some(ring), _) => (ring.clone(), keys::KeySource::Given.to_string()),

@@ -103,8 +103,9 @@ pub enum Error {
         path: PathBuf,
         /// Why: not a token, truncated, authentication failed, expired, ...
         kind: DecryptError,
-        /// Where the key (or password) that was tried came from, when
-        /// known: `ENVCLOAK_KEY in the environment, which wins over .env.key`.
+        /// What was tried, when known: `the key from ENVCLOAK_KEY in the
+        /// environment, which wins over .env.key`, `the password from
+        /// ENVCLOAK_PASSWORD`.
         key: Option<Box<str>>,
     },
     /// An encrypted file exists, a key was required, and none was found.
@@ -174,8 +175,7 @@ pub enum Error {
 }
 
 fn key_note(key: Option<&str>) -> String {
-    key.map(|k| format!(" (tried the key from {k})"))
-        .unwrap_or_default()
+    key.map(|k| format!(" (tried {k})")).unwrap_or_default()
 }
 
 fn skipped_note(skipped: &[PathBuf]) -> String {
@@ -202,11 +202,20 @@ impl Error {
         Self::from_io(path.as_ref(), source)
     }
 
-    /// For an [`Error::Decrypt`] whose key (or password) was tried and
-    /// failed: records where it came from (see
+    /// For an [`Error::Decrypt`] whose key was tried and failed: records
+    /// where it came from (see
     /// [`keys::Found::describe`](crate::keys::Found::describe)). Other
     /// errors are returned as they are.
-    pub fn tried_key(self, source: impl Into<Box<str>>) -> Self {
+    pub fn tried_key(self, source: impl std::fmt::Display) -> Self {
+        self.tried(format!("the key from {source}"))
+    }
+
+    /// Like [`tried_key`](Self::tried_key), for a password.
+    pub fn tried_password(self, source: impl std::fmt::Display) -> Self {
+        self.tried(format!("the password from {source}"))
+    }
+
+    fn tried(self, what: String) -> Self {
         match self {
             Error::Decrypt { path, kind, .. }
                 if matches!(
@@ -217,7 +226,7 @@ impl Error {
                 Error::Decrypt {
                     path,
                     kind,
-                    key: Some(source.into()),
+                    key: Some(what.into()),
                 }
             }
             other => other,

@@ -443,3 +443,34 @@ fn a_key_variable_that_is_not_utf8_is_an_error_not_unset() {
         }
     }
 }
+
+#[test]
+fn arguments_in_the_wrong_order_are_not_echoed() {
+    let p = key_project("A=1\n");
+    let value = format!("p@ss w0rd {CANARY}");
+    for args in [
+        vec!["set", value.as_str(), "KEY"],
+        vec!["unset", value.as_str()],
+        vec!["get", value.as_str()],
+    ] {
+        p.envcloak(&args)
+            .run()
+            .fails(2)
+            .hides(CANARY)
+            .hides("w0rd")
+            .error_says(&["not a valid key"]);
+    }
+}
+
+#[test]
+fn an_editor_that_deletes_its_file_is_told_so() {
+    let p = key_project("A=1\n");
+    let before = p.read(".env.enc");
+    let editor = p.script("rm-editor.sh", r#"rm -f "$1""#);
+    p.envcloak(&["edit"])
+        .env("EDITOR", editor.as_os_str())
+        .run()
+        .fails(2)
+        .error_says(&["removed the temporary file", ".env.enc is unchanged"]);
+    assert_eq!(p.read(".env.enc"), before);
+}

@@ -31,7 +31,11 @@ Examples:
 
 Exit codes: 0 success; 1 a problem was found (check, get of a missing key);
 2 could not run (bad input, no key, wrong key, usage); run passes through
-the command's own code (126/127 when it cannot be started).")]
+the command's own code (126/127 when it cannot be started); 141 standard
+output was closed; 70 an internal error (a bug).
+
+Writers of one file queue on .envcloak.lock; ENVCLOAK_LOCK_TIMEOUT (seconds,
+default 60) bounds the wait.")]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -87,14 +91,18 @@ Examples:
     #[command(after_help = "\
 Examples:
   envcloak edit
-  EDITOR=nano envcloak edit -f .env.production.enc")]
+  EDITOR=nano envcloak edit -f .env.production.enc
+
+Changes others save while the editor is open are merged by key; a key
+changed on both sides reopens the editor with both versions marked.")]
     Edit(secrets::EditArgs),
     /// Set one entry of .env.enc (value from the argument, stdin, or a prompt)
     #[command(after_help = "\
 Examples:
   envcloak set API_TOKEN              prompt without echo
   printf %s \"$TOKEN\" | envcloak set API_TOKEN
-  envcloak set DEBUG false")]
+  envcloak set DEBUG false
+  envcloak set TOKEN -- -starts-with-a-dash")]
     Set(secrets::SetArgs),
     /// Remove one entry from .env.enc
     #[command(after_help = "Example:\n  envcloak unset OLD_TOKEN")]
@@ -122,8 +130,12 @@ Examples:
     #[command(after_help = "\
 Examples:
   envcloak rotate --write            new key in .env.key (as new,old), file re-encrypted
-  envcloak rotate                    print the new keyring once (for a CI secret)
-  envcloak rotate --drop-old --write re-encrypt with the first key, forget the others")]
+  ENVCLOAK_KEY=... envcloak rotate   print the new keyring once (to store in the CI secret)
+  envcloak rotate --drop-old --write re-encrypt with the first key, forget the others
+
+A key read from a file (.env.key, ENVCLOAK_KEY_FILE, --key-file) needs
+--write. Password mode: the new password comes from ENVCLOAK_NEW_PASSWORD or
+is asked twice.")]
     Rotate(secrets::RotateArgs),
     /// Check .env/.env.enc against .env.example, syntax, git and permissions
     #[command(after_help = "\

@@ -202,7 +202,7 @@ pub(crate) fn open_for_replacing(
             iterations: header.iterations,
         };
         let text = vault::open(path, contents, &sealer, None).map_err(|e| {
-            Failure::from(e.tried_key(ui::password_source())).hint(format!(
+            Failure::from(e.tried_password(ui::password_source())).hint(format!(
                 "the password does not open the existing {}: {kept} (change the password with 'envcloak rotate')",
                 path.display()
             ))

@@ -154,9 +154,8 @@ pub fn note(msg: impl std::fmt::Display) {
     crate::out::err_line(format_args!("envcloak: {msg}"));
 }
 
-/// Checks a KEY argument. `KEY=VALUE` (the `heroku config:set` habit) is
-/// refused without echoing it: the part after `=` may be a secret. Other
-/// invalid keys are named, as they hold no value.
+/// Checks a KEY argument. Neither `KEY=VALUE` (the `heroku config:set`
+/// habit) nor any other invalid key is echoed: it may be a value.
 pub fn check_key_arg(key: &str, usage: &str) -> CmdResult<()> {
     if key.contains('=') {
         return Err(
@@ -164,9 +163,13 @@ pub fn check_key_arg(key: &str, usage: &str) -> CmdResult<()> {
         );
     }
     if !envcloak::dotenv::is_valid_key(key) {
-        return Err(Failure::new(format!(
-            "'{key}' is not a valid key: use letters, digits, '_' and '.', not starting with a digit"
-        )));
+        // Not repeated: arguments given in the wrong order (`set VALUE KEY`)
+        // would put a secret here.
+        return Err(Failure::new(
+            "the KEY argument is not a valid key (not shown, in case it is a value): \
+             use letters, digits, '_' and '.', not starting with a digit",
+        )
+        .hint(usage.to_owned()));
     }
     Ok(())
 }
@@ -296,7 +299,7 @@ pub fn password_source() -> &'static str {
     if process_env("ENVCLOAK_PASSWORD").is_some_and(|p| !p.is_empty()) {
         "ENVCLOAK_PASSWORD"
     } else {
-        "the password typed at the prompt"
+        "the prompt"
     }
 }
 
@@ -376,16 +379,18 @@ pub fn open_existing_ttl(
                 password: password(&format!("password for {}: ", path.display()), false)?,
                 iterations: header.iterations,
             },
-            password_source().to_owned(),
+            None,
         ),
         None => {
             let found = require_keyring(g, path)?;
             let tried = found.describe();
-            (Sealer::Keys(found.keyring), tried)
+            (Sealer::Keys(found.keyring), Some(tried))
         }
     };
-    let text =
-        envcloak::vault::open(path, &contents, &sealer, ttl).map_err(|e| e.tried_key(tried))?;
+    let text = envcloak::vault::open(path, &contents, &sealer, ttl).map_err(|e| match tried {
+        Some(key) => e.tried_key(key),
+        None => e.tried_password(password_source()),
+    })?;
     Ok((text, sealer))
 }
 
@@ -416,6 +421,7 @@ pub fn builder(g: &Global, read_encrypted: bool) -> CmdResult<envcloak::ConfigBu
     if std::fs::metadata(&enc).is_ok_and(|m| m.is_file())
         && let Ok(contents) = std::fs::read(&enc)
         && envcloak::vault::password_header(&enc, &contents)?.is_some()
+        && process_env("ENVCLOAK_PASSWORD").is_none_or(|p| p.is_empty())
     {
         b = b.password(envcloak::SecretString::from(
             password(&format!("password for {}: ", enc.display()), false)?.as_str(),
