@@ -51,6 +51,12 @@ pub struct Entry<'a> {
     /// of the entry's last line (before its newline); tools that rewrite one
     /// entry replace this range.
     pub span: Range<usize>,
+    /// Where the text holds `value` verbatim: a byte range in the text
+    /// (after a leading BOM, as `span`) with `text[value_span] == value`,
+    /// and `value` is borrowed from it. `None` when the value was unquoted
+    /// across lines, unescaped or expanded into an owned string. An empty
+    /// value (`A=`, `A=  # comment`) has an empty range where it would start.
+    pub value_span: Option<Range<usize>>,
 }
 
 impl fmt::Debug for Entry<'_> {
@@ -176,6 +182,14 @@ fn is_blank(b: u8) -> bool {
 }
 
 impl<'a> Parser<'a, '_> {
+    /// `text[range]`. Ranges come from the parser's own scanning and always
+    /// fall on character boundaries; should one not, the result is empty
+    /// rather than a panic (whose message would quote the text).
+    fn slice(&self, range: Range<usize>) -> &'a str {
+        debug_assert!(self.text.get(range.clone()).is_some(), "{range:?}");
+        self.text.get(range).unwrap_or_default()
+    }
+
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
@@ -271,13 +285,14 @@ impl<'a> Parser<'a, '_> {
         }
         self.expect_equals()?;
         self.skip_blanks();
-        let value = if self.peek() == Some(b'#') {
+        let (value, value_span) = if self.peek() == Some(b'#') {
+            let at = self.pos;
             self.skip_to_eol();
-            Cow::Borrowed("")
-        } else if let Some(v) = self.plain_value() {
-            Cow::Borrowed(v)
+            (Cow::Borrowed(self.slice(at..at)), Some(at..at))
+        } else if let Some(range) = self.plain_value() {
+            (Cow::Borrowed(self.slice(range.clone())), Some(range))
         } else {
-            Cow::Owned(self.value()?)
+            (Cow::Owned(self.value()?), None)
         };
         self.skip_to_eol();
         let mut end = self.pos;
@@ -292,13 +307,14 @@ impl<'a> Parser<'a, '_> {
             value,
             line,
             span: start..end,
+            value_span,
         });
         Ok(())
     }
 
     /// The fast path: a value with no quotes, escapes or expansions is
-    /// borrowed from the text as it stands.
-    fn plain_value(&mut self) -> Option<&'a str> {
+    /// borrowed from the text as it stands; returns its range.
+    fn plain_value(&mut self) -> Option<Range<usize>> {
         let rest = &self.bytes[self.pos..];
         let mut end = rest.len();
         let mut next = rest.len();
@@ -320,7 +336,8 @@ impl<'a> Parser<'a, '_> {
         }
         let start = self.pos;
         self.pos += next;
-        Some(self.text[start..start + end].trim_end())
+        let len = self.slice(start..start + end).trim_end().len();
+        Some(start..start + len)
     }
 
     /// The general path: quotes, escapes and expansions, concatenated.
@@ -582,23 +599,30 @@ pub fn set_entry(text: &str, key: &str, value: &str) -> Result<String, ParseErro
     }
     let entries = parse(text)?;
     let line = format!("{key}={}", quote(value));
-    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let bom = &text[..text.len() - body.len()];
-    Ok(match entries.iter().rev().find(|e| e.key == key) {
-        Some(e) => format!(
-            "{bom}{}{line}{}",
-            &body[..e.span.start],
-            &body[e.span.end..]
-        ),
-        None => {
-            let sep = if body.is_empty() || body.ends_with('\n') {
-                ""
-            } else {
-                "\n"
-            };
-            format!("{bom}{body}{sep}{line}\n")
-        }
-    })
+    let (bom, body) = split_bom(text);
+    let found = entries.iter().rev().find(|e| e.key == key);
+    // The span comes from the parser; should it ever not fit the text, the
+    // entry is appended rather than the text sliced out of bounds.
+    if let Some((before, after)) =
+        found.and_then(|e| Some((body.get(..e.span.start)?, body.get(e.span.end..)?)))
+    {
+        return Ok(format!("{bom}{before}{line}{after}"));
+    }
+    let sep = if body.is_empty() || body.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    Ok(format!("{bom}{body}{sep}{line}\n"))
+}
+
+/// `(bom, body)`: a leading UTF-8 BOM (or nothing) and the text after it,
+/// to which the parser's offsets refer.
+fn split_bom(text: &str) -> (&str, &str) {
+    match text.strip_prefix('\u{feff}') {
+        Some(body) => ("\u{feff}", body),
+        None => ("", text),
+    }
 }
 
 /// Returns `text` without any entry for `key` (their whole lines removed),
@@ -610,23 +634,28 @@ pub fn set_entry(text: &str, key: &str, value: &str) -> Result<String, ParseErro
 /// # Ok::<(), envcloak::dotenv::ParseError>(())
 /// ```
 pub fn remove_entry(text: &str, key: &str) -> Result<(String, usize), ParseError> {
-    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let bom = &text[..text.len() - body.len()];
+    let (bom, body) = split_bom(text);
     let entries = parse(text)?;
     let mut out = String::with_capacity(text.len());
     out.push_str(bom);
     let mut kept_from = 0;
     let mut removed = 0;
     for e in entries.iter().filter(|e| e.key == key) {
-        let line_start = body[..e.span.start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = body[e.span.end..]
-            .find('\n')
-            .map_or(body.len(), |i| e.span.end + i + 1);
-        out.push_str(&body[kept_from..line_start]);
+        // Spans come from the parser and are in order; `get` keeps a bug
+        // from becoming a panic.
+        let (Some(head), Some(tail)) = (body.get(..e.span.start), body.get(e.span.end..)) else {
+            continue;
+        };
+        let line_start = head.rfind('\n').map_or(0, |i| i + 1);
+        let line_end = tail.find('\n').map_or(body.len(), |i| e.span.end + i + 1);
+        let Some(kept) = body.get(kept_from..line_start) else {
+            continue;
+        };
+        out.push_str(kept);
         kept_from = line_end;
         removed += 1;
     }
-    out.push_str(&body[kept_from..]);
+    out.push_str(body.get(kept_from..).unwrap_or_default());
     Ok((out, removed))
 }
 
@@ -780,6 +809,44 @@ mod tests {
         };
         assert_eq!(get("A"), "far/v99/new//v3");
         assert_eq!(get("B"), "newest");
+    }
+
+    /// `value_span` is set exactly when the value is borrowed, and points at
+    /// it in the text after the BOM.
+    fn check_value_spans(text: &str) {
+        let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+        for e in parse(text).unwrap() {
+            match (&e.value_span, &e.value) {
+                (Some(r), Cow::Borrowed(v)) => {
+                    assert_eq!(body.get(r.clone()), Some(*v), "{text:?} {:?}", e.key);
+                    assert_eq!(v.as_ptr(), body[r.clone()].as_ptr(), "{text:?}");
+                }
+                (None, Cow::Owned(_)) => {}
+                _ => panic!("{text:?} {:?}: value_span and Cow disagree", e.key),
+            }
+        }
+    }
+
+    #[test]
+    fn empty_value_before_a_comment_is_an_empty_span_in_the_text() {
+        let e = parse("A=#note\nB=   # optional\n").unwrap();
+        assert_eq!(
+            (e[0].value.as_ref(), e[0].value_span.clone()),
+            ("", Some(2..2))
+        );
+        assert_eq!(
+            (e[1].value.as_ref(), e[1].value_span.clone()),
+            ("", Some(13..13))
+        );
+        for text in [
+            "A=#note\n",
+            "A=   # optional\nB=x\n",
+            "\u{feff}A=#note\nB=  y z  # c\r\nC=\"q\"\nD=$B\n",
+            "A=\nB=\r\nC=",
+            "export  K=v # c",
+        ] {
+            check_value_spans(text);
+        }
     }
 
     #[test]
