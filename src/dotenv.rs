@@ -35,7 +35,9 @@
 //!   - `${NAME:?message}` (unset or empty) and `${NAME?message}` (unset)
 //!     make the whole parse fail with
 //!     [`ParseErrorKind::RequiredVariable`], which names `NAME` and the line
-//!     and never shows the message (it is the file's text).
+//!     and never shows the message (it is the file's text). Only
+//!     [`parse_with_env`] (loading) checks it; [`parse`], without an
+//!     environment, reads it as `${NAME}`.
 //!   - Any other `${...}` (`${A:=x}`, `${A:+x}`) looks up everything up to
 //!     the `}` as one name, as dotenvy does: usually empty.
 //!   - Expansions copy at most [`MAX_EXPANSION`] bytes in one file, defaults
@@ -285,17 +287,45 @@ impl fmt::Display for QuoteKind {
     }
 }
 
-/// Parses dotenv text. `${VAR}` and `$VAR` expand from earlier entries only.
+/// Parses dotenv text (see the [module docs](self) for the syntax).
+/// `${VAR}` and `$VAR` expand from earlier entries only.
+///
+/// Without an environment there is nothing to check `${VAR:?message}`
+/// against (the variable may come from the process environment where the
+/// file is loaded), so `parse` reads it as `${VAR}`; [`parse_with_env`],
+/// which loading uses, fails on it. Tools that check, rewrite or encrypt a
+/// file (`set_entry`, `remove_entry`) use `parse`.
 pub fn parse(text: &str) -> Result<Vec<Entry<'_>>, ParseError> {
-    parse_with_env(text, &|_| None)
+    parse_text(text, &|_| None, false)
 }
 
 /// Parses dotenv text; `${VAR}` and `$VAR` look in `env` first (as dotenvy
 /// reads the process environment first), then in earlier entries; an unknown
-/// name expands to nothing.
+/// name expands to nothing, or to the default of `${VAR:-word}`, and fails
+/// `${VAR:?message}` ([`ParseErrorKind::RequiredVariable`]).
+///
+/// ```
+/// use envcloak::dotenv::{parse_with_env, ParseErrorKind};
+/// let env = |name: &str| (name == "HOST").then(|| "db.internal".to_owned());
+/// let e = parse_with_env("URL=postgres://${HOST}:${PORT:-5432}\n", &env)?;
+/// assert_eq!(e[0].value, "postgres://db.internal:5432");
+/// let err = parse_with_env("A=1\nKEY=${API_KEY:?ask the team}\n", &env).unwrap_err();
+/// assert_eq!(err.line, 2);
+/// assert_eq!(err.to_string(), "line 2: required variable API_KEY is not set");
+/// assert!(matches!(err.kind, ParseErrorKind::RequiredVariable { empty: false, .. }));
+/// # Ok::<(), envcloak::dotenv::ParseError>(())
+/// ```
 pub fn parse_with_env<'a>(
     text: &'a str,
     env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Entry<'a>>, ParseError> {
+    parse_text(text, env, true)
+}
+
+fn parse_text<'a>(
+    text: &'a str,
+    env: &dyn Fn(&str) -> Option<String>,
+    check_required: bool,
 ) -> Result<Vec<Entry<'a>>, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut p = Parser {
@@ -308,6 +338,7 @@ pub fn parse_with_env<'a>(
         index: None,
         expanded: 0,
         depth: 0,
+        check_required,
     };
     p.run()?;
     Ok(p.entries)
@@ -326,6 +357,8 @@ struct Parser<'a, 'e> {
     expanded: usize,
     /// How deep the `${NAME:-...}` being read is nested.
     depth: usize,
+    /// Whether `${NAME:?...}` fails (with an environment to check against).
+    check_required: bool,
 }
 
 /// What surrounds a `$` expansion, which decides the escapes of a default
@@ -791,7 +824,7 @@ impl<'a> Parser<'a, '_> {
         let empty = !unset && self.found_str(&found).is_empty();
         match op {
             Op::Default { or_empty } if unset || (or_empty && empty) => self.word(out, true, ctx),
-            Op::Required { or_empty } if unset || (or_empty && empty) => {
+            Op::Required { or_empty } if self.check_required && (unset || (or_empty && empty)) => {
                 // Read to the end first: a syntax error is reported as such.
                 self.word(out, false, ctx)?;
                 Err(self.err(ParseErrorKind::RequiredVariable {
@@ -959,7 +992,9 @@ pub fn is_valid_key(key: &str) -> bool {
 
 /// Returns `text` with `key` set to `value`: the last entry for `key` is
 /// rewritten in place (every other line, comment and the order kept), or
-/// `KEY=value` is appended.
+/// `KEY=value` is appended. Fails with `text`'s syntax error, or with the
+/// new text's when the change makes it unreadable (later expansions of the
+/// new value past [`MAX_EXPANSION`]): the result always parses.
 ///
 /// ```
 /// let text = "# db\nHOST=old # note\nPORT=1\n";
@@ -981,17 +1016,20 @@ pub fn set_entry(text: &str, key: &str, value: &str) -> Result<String, ParseErro
     let found = entries.iter().rev().find(|e| e.key == key);
     // The span comes from the parser; should it ever not fit the text, the
     // entry is appended rather than the text sliced out of bounds.
-    if let Some((before, after)) =
-        found.and_then(|e| Some((body.get(..e.span.start)?, body.get(e.span.end..)?)))
-    {
-        return Ok(format!("{bom}{before}{line}{after}"));
-    }
-    let sep = if body.is_empty() || body.ends_with('\n') {
-        ""
-    } else {
-        "\n"
+    let out = match found.and_then(|e| Some((body.get(..e.span.start)?, body.get(e.span.end..)?))) {
+        Some((before, after)) => format!("{bom}{before}{line}{after}"),
+        None => {
+            let sep = if body.is_empty() || body.ends_with('\n') {
+                ""
+            } else {
+                "\n"
+            };
+            format!("{bom}{body}{sep}{line}\n")
+        }
     };
-    Ok(format!("{bom}{body}{sep}{line}\n"))
+    // A new value can push later expansions past the budget.
+    parse(&out)?;
+    Ok(out)
 }
 
 /// `(bom, body)`: a leading UTF-8 BOM (or nothing) and the text after it,
@@ -1004,7 +1042,8 @@ fn split_bom(text: &str) -> (&str, &str) {
 }
 
 /// Returns `text` without any entry for `key` (their whole lines removed),
-/// and how many entries were removed.
+/// and how many entries were removed. Like [`set_entry`], fails rather than
+/// return a text that does not parse.
 ///
 /// ```
 /// let (new, n) = envcloak::dotenv::remove_entry("A=1\nB=\"x\ny\"\nC=3\n", "B")?;
@@ -1034,6 +1073,11 @@ pub fn remove_entry(text: &str, key: &str) -> Result<(String, usize), ParseError
         removed += 1;
     }
     out.push_str(body.get(kept_from..).unwrap_or_default());
+    if removed > 0 {
+        // An unset key can bring in a default that pushes later expansions
+        // past the budget.
+        parse(&out)?;
+    }
     Ok((out, removed))
 }
 
@@ -1197,7 +1241,11 @@ mod tests {
             match (&e.value_span, &e.value) {
                 (Some(r), Cow::Borrowed(v)) => {
                     assert_eq!(body.get(r.clone()), Some(*v), "{text:?} {:?}", e.key);
-                    assert_eq!(v.as_ptr(), body[r.clone()].as_ptr(), "{text:?}");
+                    // The same bytes, not a copy (nor a static empty string).
+                    assert!(
+                        std::ptr::eq(v.as_bytes(), &body.as_bytes()[r.clone()]),
+                        "{text:?}"
+                    );
                 }
                 (None, Cow::Owned(_)) => {}
                 _ => panic!("{text:?} {:?}: value_span and Cow disagree", e.key),
@@ -1415,6 +1463,53 @@ mod tests {
             e.to_string()
                 .ends_with(&format!("{}... is not set", &long[..VarName::MAX]))
         );
+    }
+
+    #[test]
+    fn without_an_environment_required_variables_read_as_plain_expansions() {
+        assert_eq!(
+            pairs("A=${NOPE:?m}\nB=${A?m}x\n"),
+            [("A".into(), "".into()), ("B".into(), "x".into())]
+        );
+        assert_eq!(last("S=s\nA=${S:?m}\n"), "s");
+        // So tools can rewrite a file whose variables come from where it is
+        // loaded.
+        let text = "URL=${DATABASE_URL:?set it}\nA=1\n";
+        assert_eq!(
+            set_entry(text, "A", "2").unwrap(),
+            "URL=${DATABASE_URL:?set it}\nA=2\n"
+        );
+        assert_eq!(
+            remove_entry(text, "A").unwrap().0,
+            "URL=${DATABASE_URL:?set it}\n"
+        );
+        // Syntax is still checked.
+        assert_eq!(
+            err("A=${NOPE:?m\n").kind,
+            ParseErrorKind::UnterminatedExpansion
+        );
+    }
+
+    #[test]
+    fn writers_refuse_a_text_that_would_not_parse() {
+        // 20 doublings of A0: under the budget with 16 bytes, over with 64.
+        let mut text = String::from("A0=0123456789abcdef\n");
+        for i in 1..=20 {
+            text.push_str(&format!("A{i}=${{A{}}}${{A{}}}\n", i - 1, i - 1));
+        }
+        parse(&text).unwrap();
+        let e = set_entry(&text, "A0", &"x".repeat(64)).unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::ExpansionTooLarge);
+        // Unsetting a key can bring in a large default.
+        let text = text.replacen(
+            "A1=${A0}${A0}",
+            "A1=${NOPE:-${A0}${A0}${A0}${A0}${A0}${A0}${A0}${A0}}",
+            1,
+        );
+        let text = format!("NOPE=x\n{text}");
+        parse(&text).unwrap();
+        let e = remove_entry(&text, "NOPE").unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::ExpansionTooLarge);
     }
 
     #[test]
