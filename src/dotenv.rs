@@ -94,6 +94,9 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 
+#[doc(hidden)]
+pub use crate::layer::layer_entries;
+
 /// One `KEY=value` entry of a dotenv text.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Entry<'a> {

@@ -294,6 +294,30 @@ impl Layer {
     }
 }
 
+/// Not API: for the fuzz targets (`fuzz/fuzz_targets/dotenv_parse.rs`),
+/// which build no files. Builds the layer that loading `text` as a dotenv
+/// file builds (no environment), and returns every key it serves with its
+/// value and line, sorted by key. Reached as `envcloak::dotenv::layer_entries`;
+/// may change or go away in any release.
+#[doc(hidden)]
+pub fn layer_entries(text: &str) -> Result<Vec<(String, String, u32)>, Error> {
+    let layer = Layer::from_dotenv(
+        Kind::Dotenv,
+        Path::new(".env").into(),
+        Zeroizing::new(text.to_owned()),
+        &|_| None,
+    )?;
+    let mut entries: Vec<(String, String, u32)> = layer
+        .keys()
+        .filter_map(|key| {
+            let (value, line) = layer.get(key)?;
+            Some((key.to_owned(), value.to_owned(), line))
+        })
+        .collect();
+    entries.sort_unstable();
+    Ok(entries)
+}
+
 impl fmt::Debug for Layer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.kind == Kind::Environment {
