@@ -114,9 +114,12 @@ pub struct Entry<'a> {
     pub span: Range<usize>,
     /// Where the text holds `value` verbatim: a byte range in the text
     /// (after a leading BOM, as `span`) with `text[value_span] == value`,
-    /// and `value` is borrowed from it. `None` when the value was unquoted
-    /// across lines, unescaped or expanded into an owned string. An empty
-    /// value (`A=`, `A=  # comment`) has an empty range where it would start.
+    /// and `value` is borrowed from it. `None` when `value` is an owned
+    /// string (escapes, expansions, a quoted value over several lines). An
+    /// empty value (`A=`, `A=  # comment`) has an empty range where it would
+    /// start. Tools that need the value's place in the file (the loader
+    /// keeps values as spans of the text) use this rather than work it out
+    /// from the borrowed `&str`.
     pub value_span: Option<Range<usize>>,
 }
 
