@@ -134,9 +134,9 @@ macro_rules! ints {
                 let v = raw.trim_ascii();
                 v.parse().map_err(|e| {
                     // "-1" as an unsigned type is out of range, not "not a number".
-                    let negative = v.len() > 1
-                        && v.starts_with('-')
-                        && v[1..].bytes().all(|b| b.is_ascii_digit());
+                    let negative = v
+                        .strip_prefix('-')
+                        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
                     if negative && <$t>::MIN == 0 {
                         CastError::new(format!("out of range ({} to {})", <$t>::MIN, <$t>::MAX))
                     } else {
@@ -235,11 +235,11 @@ fn parse_duration(v: &str) -> Option<Duration> {
         let num_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
-        let (num, tail) = rest.split_at(num_len);
+        let (num, tail) = rest.split_at_checked(num_len)?;
         let unit_len = tail
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
+        let (unit, tail) = tail.split_at_checked(unit_len)?;
         let n: f64 = num.parse().ok()?;
         let secs_per_unit = match unit {
             "ns" => 1e-9,
@@ -373,7 +373,7 @@ fn for_each_item(
             in_quotes = !in_quotes;
             quoted = true;
         } else if c == delimiter && !in_quotes {
-            emit(&raw[start..i], quoted, &mut scratch)?;
+            emit(raw.get(start..i).unwrap_or_default(), quoted, &mut scratch)?;
             start = i + c.len_utf8();
             quoted = false;
         }
@@ -381,7 +381,7 @@ fn for_each_item(
     if in_quotes {
         return Err(CastError::new("unterminated double quote in list"));
     }
-    emit(&raw[start..], quoted, &mut scratch)
+    emit(raw.get(start..).unwrap_or_default(), quoted, &mut scratch)
 }
 
 impl<T: FromValue> FromValue for Csv<T> {

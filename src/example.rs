@@ -217,7 +217,7 @@ impl Example {
             last.insert(e.key, i);
         }
         for (i, e) in entries.iter().enumerate() {
-            if last[e.key] != i {
+            if last.get(e.key) != Some(&i) {
                 continue;
             }
             let mut k = ExampleKey {
@@ -229,12 +229,15 @@ impl Example {
                 description: String::new(),
             };
             // The comment block directly above the key, top to bottom.
-            let mut first = e.line as usize - 1;
-            while first > 0 && lines[first - 1].trim_start().starts_with('#') {
-                first -= 1;
-            }
+            let above = lines
+                .get(..(e.line as usize).saturating_sub(1))
+                .unwrap_or_default();
+            let first = above
+                .iter()
+                .rposition(|l| !l.trim_start().starts_with('#'))
+                .map_or(0, |i| i + 1);
             let mut description = Vec::new();
-            for (i, raw) in lines[first..e.line as usize - 1].iter().enumerate() {
+            for (i, raw) in above.get(first..).unwrap_or_default().iter().enumerate() {
                 let line_no = (first + i + 1) as u32;
                 let comment = raw.trim_start().trim_start_matches('#').trim();
                 if !comment.starts_with('@') {
@@ -269,7 +272,7 @@ impl Example {
                         other if other.starts_with('@') => {
                             // Name a misspelt directive (`@requird`), but never
                             // echo anything that could be a value.
-                            let word = &other[1..];
+                            let word = other.get(1..).unwrap_or_default();
                             let shown = if word.len() <= 16
                                 && word.bytes().all(|b| b.is_ascii_lowercase())
                             {
@@ -572,18 +575,24 @@ pub fn init_text(example: &Example) -> Result<Init> {
         line: e.line,
         reason: e.kind.to_string().into(),
     };
+    // The parser skips one BOM; its spans are offsets into `body`.
     let body = example
         .text
         .strip_prefix('\u{feff}')
         .unwrap_or(&example.text);
-    let entries = dotenv::parse(body).map_err(parse_err)?;
+    let bom = if body.len() < example.text.len() {
+        "\u{feff}"
+    } else {
+        ""
+    };
+    let entries = dotenv::parse(&example.text).map_err(parse_err)?;
     let mut last: HashMap<&str, &dotenv::Entry<'_>> = HashMap::new();
     for e in &entries {
         last.insert(e.key, e);
     }
     // One pass: every generated value replaces its key's last entry.
     let mut text = zeroize::Zeroizing::new(String::with_capacity(example.text.len() + 256));
-    text.push_str(&example.text[..example.text.len() - body.len()]);
+    text.push_str(bom);
     let mut generated = Vec::new();
     let mut spans: Vec<(std::ops::Range<usize>, &ExampleKey, Generate)> = example
         .keys
@@ -593,15 +602,24 @@ pub fn init_text(example: &Example) -> Result<Init> {
     spans.sort_by_key(|(span, ..)| span.start);
     let mut kept_from = 0;
     for (span, k, g) in spans {
+        // Spans come from the parser, in order: `get` keeps a bug from
+        // becoming a panic, whose message would quote the text.
+        let Some(kept) = body.get(kept_from..span.start) else {
+            return Err(Error::Parse {
+                path: example.path.clone(),
+                line: k.line,
+                reason: "internal error: an entry outside the text (a bug in envcloak; please report it)".into(),
+            });
+        };
         let value = g.value();
-        text.push_str(&body[kept_from..span.start]);
+        text.push_str(kept);
         text.push_str(&k.key);
         text.push('=');
         text.push_str(&dotenv::quote(&value));
         kept_from = span.end;
         generated.push((k.key.clone(), g));
     }
-    text.push_str(&body[kept_from..]);
+    text.push_str(body.get(kept_from..).unwrap_or_default());
     let needs_value = example
         .keys
         .iter()

@@ -1,8 +1,8 @@
 //! One source of values and its provenance: the process environment, a
 //! dotenv file (plaintext or decrypted), or a secrets directory.
 
-use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -78,6 +78,13 @@ fn hash(key: &[u8]) -> u64 {
     h ^ (h >> 29)
 }
 
+/// `buf[a..b]` for a span the layer made itself (checked when it was made);
+/// empty rather than a panic should one ever be out of bounds.
+fn slice(buf: &str, (a, b): (u32, u32)) -> &str {
+    debug_assert!(buf.get(a as usize..b as usize).is_some(), "{a}..{b}");
+    buf.get(a as usize..b as usize).unwrap_or_default()
+}
+
 impl Layer {
     fn new(
         kind: Kind,
@@ -90,7 +97,7 @@ impl Layer {
         let cap = (slots.len() * 2).next_power_of_two().max(8);
         let mut index = vec![0u64; cap];
         let mask = cap - 1;
-        let key_of = |slot: &Slot| &text.as_bytes()[slot.key.0 as usize..slot.key.1 as usize];
+        let key_of = |slot: &Slot| slice(&text, slot.key).as_bytes();
         for (i, slot) in slots.iter().enumerate() {
             let key = key_of(slot);
             let h = hash(key);
@@ -100,7 +107,11 @@ impl Layer {
                 let at = index[pos];
                 // An empty bucket, or the same key again: the last one wins.
                 if at == 0
-                    || (at & !0xffff_ffff == tag && key_of(&slots[(at as u32) as usize - 1]) == key)
+                    || (at & !0xffff_ffff == tag
+                        && slots
+                            .get(((at as u32) as usize).wrapping_sub(1))
+                            .map(key_of)
+                            == Some(key))
                 {
                     index[pos] = tag | (i as u64 + 1);
                     break;
@@ -145,62 +156,90 @@ impl Layer {
         Layer::new(kind, name, path, text, Zeroizing::new(String::new()), slots)
     }
 
-    /// Parses dotenv `text` into a layer; values borrowed from the text stay
-    /// spans into it. `env` serves `${VAR}` expansion.
+    /// Parses dotenv `text` into a layer; values the text holds verbatim
+    /// stay spans into it (the parser reports where: [`dotenv::Entry::span`]
+    /// and [`dotenv::Entry::value_span`], offsets after a leading BOM, which
+    /// the layer keeps). `env` serves `${VAR}` expansion.
     pub(crate) fn from_dotenv(
         kind: Kind,
         path: Arc<Path>,
         text: Zeroizing<String>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Layer, Error> {
+        let parse_error = |line: u32, reason: &'static str| Error::Parse {
+            path: path.to_path_buf(),
+            line,
+            reason: reason.into(),
+        };
         if text.len() > u32::MAX as usize / 2 {
-            return Err(Error::Parse {
-                path: path.to_path_buf(),
-                line: 0,
-                reason: "file larger than 2 GiB".into(),
-            });
+            return Err(parse_error(0, "file larger than 2 GiB"));
         }
-        let base = text.as_ptr() as usize;
         let entries = dotenv::parse_with_env(&text, env).map_err(|e| Error::Parse {
             path: path.to_path_buf(),
             line: e.line,
             reason: e.kind.to_string().into(),
         })?;
+        // The parser's offsets start after a BOM; the layer keeps the BOM.
+        let bom = text.len() - text.strip_prefix('\u{feff}').unwrap_or(&text).len();
         // Sized once: a growing arena would leave copies of values behind.
         let owned: usize = entries
             .iter()
-            .map(|e| match &e.value {
-                Cow::Owned(s) => s.len(),
-                Cow::Borrowed(_) => 0,
-            })
+            .filter(|e| e.value_span.is_none())
+            .map(|e| e.value.len())
             .sum();
+        if owned > u32::MAX as usize {
+            return Err(parse_error(0, "values larger than 4 GiB after expansion"));
+        }
         let mut arena = Zeroizing::new(String::with_capacity(owned));
         let mut slots = Vec::with_capacity(entries.len());
-        let span = |s: &str| {
-            let start = s.as_ptr() as usize - base;
-            (start as u32, (start + s.len()) as u32)
+        // A range of the text as a span, checked: in bounds and on character
+        // boundaries (a parser bug must not become a panic, whose message
+        // would quote the text).
+        let span = |range: Range<usize>| -> Option<(u32, u32)> {
+            let range = range.start.checked_add(bom)?..range.end.checked_add(bom)?;
+            text.get(range.clone())?;
+            Some((
+                u32::try_from(range.start).ok()?,
+                u32::try_from(range.end).ok()?,
+            ))
         };
         for e in entries {
-            let val = match e.value {
-                Cow::Borrowed(s) => {
-                    let (a, b) = span(s);
+            let internal = || {
+                parse_error(
+                    e.line,
+                    "internal error: an entry outside the text (a bug in envcloak; please report it)",
+                )
+            };
+            let key = e.span.start..e.span.start.saturating_add(e.key.len());
+            let key = span(key).ok_or_else(internal)?;
+            debug_assert_eq!(slice(&text, key), e.key);
+            let val = match e.value_span {
+                Some(range) => {
+                    let (a, b) = span(range).ok_or_else(internal)?;
+                    debug_assert_eq!(slice(&text, (a, b)), e.value);
                     Val::Span(a, b)
                 }
-                Cow::Owned(s) => {
-                    let s = Zeroizing::new(s);
+                None => {
+                    let s = Zeroizing::new(e.value.into_owned());
                     let a = arena.len() as u32;
                     arena.push_str(&s);
                     Val::Arena(a, arena.len() as u32)
                 }
             };
             slots.push(Slot {
-                key: span(e.key),
+                key,
                 val,
                 line: e.line,
             });
         }
         let name = path.display().to_string();
         Ok(Layer::new(kind, name, Some(path), text, arena, slots))
+    }
+
+    /// The slot an `index` bucket points to (`None` for an empty bucket).
+    fn slot(&self, bucket: u64) -> Option<&Slot> {
+        let i = ((bucket as u32) as usize).checked_sub(1)?;
+        self.slots.get(i)
     }
 
     /// The value of `key` and the line it was read from (0 when not a file).
@@ -214,15 +253,15 @@ impl Layer {
             if at == 0 {
                 return None;
             }
-            if at & !0xffff_ffff == tag {
-                let slot = &self.slots[(at as u32) as usize - 1];
-                if &self.text[slot.key.0 as usize..slot.key.1 as usize] == key {
-                    let value = match slot.val {
-                        Val::Span(a, b) => &self.text[a as usize..b as usize],
-                        Val::Arena(a, b) => &self.arena[a as usize..b as usize],
-                    };
-                    return Some((value, slot.line));
-                }
+            if at & !0xffff_ffff == tag
+                && let Some(slot) = self.slot(at)
+                && slice(&self.text, slot.key) == key
+            {
+                let value = match slot.val {
+                    Val::Span(a, b) => slice(&self.text, (a, b)),
+                    Val::Arena(a, b) => slice(&self.arena, (a, b)),
+                };
+                return Some((value, slot.line));
             }
             pos = (pos + 1) & mask;
         }
@@ -230,10 +269,10 @@ impl Layer {
 
     /// The keys of this layer (each once), in no particular order.
     pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
-        self.index.iter().filter(|&&i| i != 0).map(|&i| {
-            let (a, b) = self.slots[(i as u32) as usize - 1].key;
-            &self.text[a as usize..b as usize]
-        })
+        self.index
+            .iter()
+            .filter_map(|&i| self.slot(i))
+            .map(|slot| slice(&self.text, slot.key))
     }
 
     /// Where a value of this layer comes from.
@@ -255,6 +294,30 @@ impl Layer {
     }
 }
 
+/// Not API: for the fuzz targets (`fuzz/fuzz_targets/dotenv_parse.rs`),
+/// which build no files. Builds the layer that loading `text` as a dotenv
+/// file builds (no environment), and returns every key it serves with its
+/// value and line, sorted by key. Reached as `envcloak::dotenv::layer_entries`;
+/// may change or go away in any release.
+#[doc(hidden)]
+pub fn layer_entries(text: &str) -> Result<Vec<(String, String, u32)>, Error> {
+    let layer = Layer::from_dotenv(
+        Kind::Dotenv,
+        Path::new(".env").into(),
+        Zeroizing::new(text.to_owned()),
+        &|_| None,
+    )?;
+    let mut entries: Vec<(String, String, u32)> = layer
+        .keys()
+        .filter_map(|key| {
+            let (value, line) = layer.get(key)?;
+            Some((key.to_owned(), value.to_owned(), line))
+        })
+        .collect();
+    entries.sort_unstable();
+    Ok(entries)
+}
+
 impl fmt::Debug for Layer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.kind == Kind::Environment {
@@ -263,5 +326,47 @@ impl fmt::Debug for Layer {
         let mut keys: Vec<&str> = self.keys().collect();
         keys.sort_unstable();
         write!(f, "{} {:?}", self.name, keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(text: &str) -> Layer {
+        let env = |_: &str| None;
+        Layer::from_dotenv(
+            Kind::Dotenv,
+            Path::new(".env").into(),
+            Zeroizing::new(text.to_owned()),
+            &env,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn empty_values_before_comments_are_empty_spans() {
+        for text in [
+            "A=#note\nB=x\n",
+            "A=   # optional\nB=x\n",
+            "\u{feff}A=#note\nB=x\n",
+            "\u{feff}A=   # optional\r\nB=x",
+        ] {
+            let l = layer(text);
+            assert_eq!(l.get("A"), Some(("", 1)), "{text:?}");
+            assert_eq!(l.get("B"), Some(("x", 2)), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn verbatim_values_after_a_bom_are_spans_of_the_text() {
+        let l = layer("\u{feff}KEY=plain value # c\nQ=\"quoted\\n\"\nE=${KEY}!\n");
+        assert_eq!(l.get("KEY"), Some(("plain value", 1)));
+        assert_eq!(l.get("Q"), Some(("quoted\n", 2)));
+        assert_eq!(l.get("E"), Some(("plain value!", 3)));
+        let mut keys: Vec<&str> = l.keys().collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["E", "KEY", "Q"]);
+        assert!(l.slots.iter().any(|s| matches!(s.val, Val::Span(..))));
     }
 }

@@ -67,7 +67,9 @@ impl Snapshot {
         for (key, origin) in cfg.all_keys() {
             let rest = match prefix {
                 Some(p) => match key.get(..p.len()) {
-                    Some(head) if head.eq_ignore_ascii_case(p) => &key[p.len()..],
+                    Some(head) if head.eq_ignore_ascii_case(p) => {
+                        key.get(p.len()..).unwrap_or_default()
+                    }
                     _ => continue,
                 },
                 None => key.as_str(),
@@ -266,7 +268,7 @@ impl Snapshot {
         } else if message.contains("does not have variant constructor") {
             "not one of the enum's variants".to_owned()
         } else if let Some(i) = message.rfind("expected ") {
-            format!("invalid value, {}", &message[i..])
+            format!("invalid value, {}", message.get(i..).unwrap_or_default())
         } else {
             "invalid value".to_owned()
         };
