@@ -1588,9 +1588,12 @@ fn check_reports_example_values_that_break_their_own_type() {
     let p = Project::new();
     p.write(
         ".env.example",
-        "# @type json\nFLAGS={\"beta\": false}\n# @type json\nGOOD='{\"a\": 1}'\n",
+        "# @type json\nFLAGS={beta: false}\n# @type json\nGOOD='{\"a\": 1}'\n# @type json\nBARE={\"a\": [1, 2]}\n",
     );
-    p.write(".env", "FLAGS='{\"beta\": false}'\nGOOD='{\"a\": 2}'\n");
+    p.write(
+        ".env",
+        "FLAGS='{\"beta\": false}'\nGOOD='{\"a\": 2}'\nBARE={\"b\": 3}\n",
+    );
     let out = p.envcloak(&["check"]).run();
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
@@ -1600,6 +1603,8 @@ fn check_reports_example_values_that_break_their_own_type() {
         out.stdout
     );
     assert!(!out.stdout.contains("GOOD"), "{}", out.stdout);
+    // Unquoted JSON keeps its inner quotes (as python-dotenv and node read it).
+    assert!(!out.stdout.contains("BARE"), "{}", out.stdout);
 }
 
 #[test]

@@ -139,11 +139,6 @@ pub fn check(g: &Global, a: CheckArgs) -> CmdResult {
                 && !value.trim().is_empty()
                 && let Err(reason) = ty.check(&value)
             {
-                let quote_hint = if ty == example::ValueType::Json {
-                    " (dotenv removes double quotes: write JSON in single quotes)"
-                } else {
-                    ""
-                };
                 problems.push(problem(
                     Severity::Error,
                     "example-type",
@@ -151,7 +146,7 @@ pub fn check(g: &Global, a: CheckArgs) -> CmdResult {
                     Some(k.line),
                     Some(&k.key),
                     format!(
-                        "the example's own value is not a valid {}: {reason}{quote_hint}",
+                        "the example's own value is not a valid {}: {reason}",
                         ty.name()
                     ),
                 ));
