@@ -289,7 +289,7 @@ fn a_nul_byte_in_a_value_names_the_key() {
 fn every_output_format_gives_runs_values() {
     let p = Project::new();
     p.encrypted_only(
-        "BASE=b\nURL=\"http://${HOST}/$BASE\"\nQ='it''s'\nMULTI=\"one\\ntwo\"\nU=ünï €\n",
+        "BASE=b\nURL=\"http://${HOST}/$BASE\"\nQ=\"it's \\\"q\\\" \\\\ #1\"\nMULTI=\"one\\ntwo\"\nU=ünï €\n",
     );
     fn env(r: common::Run<'_>) -> common::Run<'_> {
         r.env("HOST", "h.example")
@@ -304,7 +304,10 @@ fn every_output_format_gives_runs_values() {
     .run()
     .ok();
     let from_run = run.stdout().to_owned();
-    assert_eq!(from_run, "http://h.example/b|its|one\ntwo|ünï €");
+    assert_eq!(
+        from_run,
+        "http://h.example/b|it's \"q\" \\ #1|one\ntwo|ünï €"
+    );
 
     let out = env(p.envcloak(&["decrypt", "--format", "json"])).run().ok();
     let j = json(&out);
@@ -473,4 +476,23 @@ fn an_editor_that_deletes_its_file_is_told_so() {
         .fails(2)
         .error_says(&["removed the temporary file", ".env.enc is unchanged"]);
     assert_eq!(p.read(".env.enc"), before);
+}
+
+#[test]
+fn a_weak_password_file_gets_its_own_hint() {
+    // A password file recorded with 1,000 iterations (below the 600,000
+    // floor): made by another tool, or tampered with — not "damaged".
+    let p = Project::new();
+    p.write(
+        ".env.enc",
+        "envcloak:pbkdf2-sha256:1000:AAECAwQFBgcICQoLDA0ODw==\ngAAAAABpAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==\n",
+    );
+    let out = p
+        .envcloak(&["decrypt"])
+        .env("ENVCLOAK_PASSWORD", "pw")
+        .run()
+        .fails(2);
+    out.error_says(&["600000"])
+        .stderr_says(&["hint: envcloak refuses weak password files"]);
+    assert!(!out.stderr.contains("damaged"), "{}", out.stderr);
 }

@@ -724,6 +724,9 @@ fn decrypt_with_ttl_refuses_an_old_file_and_accepts_a_fresh_one() {
     );
     let out = p.envcloak(&["decrypt", "--ttl", "1"]).run().fails(2);
     out.error_says(&[".env.enc", "expired"]).hides(CANARY);
+    // Its own hint, never "the file is damaged".
+    out.stderr_says(&["hint: the file is older than --ttl allows"]);
+    assert!(!out.stderr.contains("damaged"), "{}", out.stderr);
     let out = p.envcloak(&["decrypt", "--ttl", "60"]).run().fails(2);
     out.error_says(&["expired"]);
     let out = p.envcloak(&["decrypt", "--ttl", "86400"]).run().ok();
@@ -740,6 +743,8 @@ fn decrypt_with_ttl_refuses_an_old_file_and_accepts_a_fresh_one() {
     p.assert_plaintext(&plain);
     let out = p.envcloak(&["decrypt", "--ttl", "60"]).run().fails(2);
     out.error_says(&["future"]).hides(CANARY);
+    out.stderr_says(&["hint: this machine's clock is behind"]);
+    assert!(!out.stderr.contains("damaged"), "{}", out.stderr);
 
     // A forged huge timestamp never panics.
     p.write(
