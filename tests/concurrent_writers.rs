@@ -151,6 +151,31 @@ fn edit_racing_set_merges_by_key() {
 }
 
 #[test]
+fn edit_racing_rotate_saves_with_the_new_key() {
+    let p = project();
+    let editor = p.script(
+        "editor.sh",
+        r#"echo EDITED=yes >> "$1"; touch editor-open; while [ ! -e rotated ]; do sleep 0.05; done"#,
+    );
+    let edit = p
+        .envcloak(&["edit"])
+        .env("EDITOR", editor.as_os_str())
+        .spawn();
+    wait_for(&p, "editor-open");
+    let old_key = p.key();
+    p.envcloak(&["rotate", "--write"]).run().ok();
+    p.envcloak(&["rotate", "--write", "--drop-old"]).run().ok();
+    assert_ne!(p.key(), old_key);
+    p.write("rotated", "");
+    edit.wait().ok();
+    // .env.key now holds only the newest key, and it opens the saved file.
+    assert_eq!(p.key().split(',').count(), 1);
+    let e = entries(&p);
+    assert_eq!(e.get("EDITED").map(String::as_str), Some("yes"));
+    assert_eq!(e.get("BASE").map(String::as_str), Some("1"));
+}
+
+#[test]
 fn edit_and_set_of_the_same_key_reopen_the_editor_with_both_versions() {
     let p = project();
     // First round: change BASE while `set` changes it too. Second round
