@@ -380,6 +380,7 @@ pub struct ConfigBuilder {
     /// Set by `build`: whether the environment is the process's (whose
     /// key variables must then be valid UTF-8).
     from_process: bool,
+    isolated: bool,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -478,6 +479,34 @@ impl ConfigBuilder {
         self
     }
 
+    /// Reads only what this builder is given: no process environment
+    /// (unless [`environment`](Self::environment) or
+    /// [`process_env`](Self::process_env) says otherwise), no discovery of
+    /// the project root, and no `.env` or `.env.enc` that was not named with
+    /// [`file`](Self::file), [`encrypted_file`](Self::encrypted_file) or
+    /// [`dir`](Self::dir). For tests: the working directory's files, broken
+    /// or not, never leak in. (A key file beside a named encrypted file is
+    /// still looked for, unless [`key`](Self::key) or
+    /// [`key_file`](Self::key_file) is given.)
+    ///
+    /// ```
+    /// use envcloak::Config;
+    /// let cfg = Config::builder()
+    ///     .isolated()
+    ///     .environment([("PORT", "9000")])
+    ///     .build()?;
+    /// assert_eq!(cfg.get::<u16>("PORT")?, 9000);
+    /// assert_eq!(cfg.layer_names(), ["process environment"]);
+    /// # Ok::<(), envcloak::Error>(())
+    /// ```
+    pub fn isolated(mut self) -> Self {
+        self.isolated = true;
+        if matches!(self.env, EnvSource::Process) {
+            self.env = EnvSource::Off;
+        }
+        self
+    }
+
     /// Use these variables as the environment instead of the process's
     /// (tests, or a service that builds its environment itself). Key look-up
     /// variables (`ENVCLOAK_KEY`, ...) are read from here too.
@@ -550,6 +579,7 @@ impl ConfigBuilder {
 
         let root = match &self.dir {
             Some(d) => d.clone(),
+            None if self.isolated => PathBuf::new(),
             None if self.files.is_empty() || self.encrypted.is_empty() => match &self.start {
                 Some(start) => discover_from(start),
                 None => discover_root()?,
@@ -563,12 +593,16 @@ impl ConfigBuilder {
             }
             v
         };
-        let (plain, plain_required) = if self.files.is_empty() {
+        // Isolated, only a directory given with `dir` has default files.
+        let defaults = !self.isolated || self.dir.is_some();
+        let (plain, plain_required) = if !self.files.is_empty() {
+            (self.files.clone(), true)
+        } else if defaults {
             (with_profile(".env", ""), false)
         } else {
-            (self.files.clone(), true)
+            (Vec::new(), false)
         };
-        let (encrypted, enc_required) = if self.skip_encrypted {
+        let (encrypted, enc_required) = if self.skip_encrypted || (!defaults && self.encrypted.is_empty()) {
             (Vec::new(), false)
         } else if self.encrypted.is_empty() {
             (with_profile(".env", ".enc"), false)

@@ -61,7 +61,22 @@ impl fmt::Display for Origin {
 /// Everything that can go wrong while loading or reading configuration.
 ///
 /// Variants carry the key, path and line where they apply, never a value.
-#[derive(Debug, Clone, thiserror::Error)]
+/// `Debug` prints the same one line as `Display`, so that
+/// `fn main() -> Result<(), envcloak::Error>` reports an error the way a
+/// user reads it:
+///
+/// ```
+/// let err = envcloak::Config::builder()
+///     .isolated()
+///     .environment([("PORT", "eighty")])
+///     .build()?
+///     .get::<u16>("PORT")
+///     .unwrap_err();
+/// assert_eq!(format!("{err:?}"), err.to_string());
+/// assert_eq!(err.to_string(), "PORT: expected u16 (from process environment): not a valid integer");
+/// # Ok::<(), envcloak::Error>(())
+/// ```
+#[derive(Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// No layer has the key and no default was given.
@@ -172,6 +187,13 @@ pub enum Error {
         /// The underlying error.
         source: Arc<std::io::Error>,
     },
+}
+
+impl fmt::Debug for Error {
+    /// The `Display` message: what `main` prints when it returns this error.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 fn key_note(key: Option<&str>) -> String {

@@ -633,3 +633,28 @@ fn profile_keys_open_their_own_files() {
     let e = cfg.get::<String>("B").unwrap_err().to_string();
     assert!(e.contains(".env.enc not read: no key"), "{e}");
 }
+
+#[test]
+fn an_isolated_builder_reads_only_what_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let named = dir.path().join("app.env");
+    std::fs::write(&named, "A=1\n").unwrap();
+    // A broken .env beside it is never read: it was not named.
+    std::fs::write(dir.path().join(".env"), "BROKEN LINE\n").unwrap();
+    let cfg = envcloak::Config::builder()
+        .isolated()
+        .file(&named)
+        .build()
+        .unwrap();
+    assert_eq!(cfg.get::<u8>("A").unwrap(), 1);
+    assert_eq!(cfg.layer_names(), [named.display().to_string()]);
+    // The process environment is not read (PATH is set in every test run).
+    assert!(cfg.get::<Option<String>>("PATH").unwrap().is_none());
+    // Given a directory, it reads that directory's files.
+    let err = envcloak::Config::builder()
+        .isolated()
+        .dir(dir.path())
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains(".env:1"), "{err}");
+}
