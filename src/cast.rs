@@ -338,6 +338,7 @@ impl<T: FromValue> Csv<T> {
 }
 
 /// Splits a list: trims items, drops empty ones, double quotes group.
+#[cfg_attr(not(feature = "config-rs"), allow(dead_code))]
 pub(crate) fn split_list(raw: &str, delimiter: char) -> Result<Vec<String>, CastError> {
     let mut items = Vec::new();
     for_each_item(raw, delimiter, |item| {
@@ -595,6 +596,20 @@ impl Cast<String> for Choices<'_> {
             None => Err(CastError::new("not one of the allowed values")),
         }
     }
+}
+
+/// Deserializes a [`SecretString`] field (secrecy gives `Deserialize` to
+/// `SecretBox<T>` for sized `T` only): `#[serde(deserialize_with =
+/// "envcloak::secret_string")]`.
+pub fn secret_string<'de, D>(
+    deserializer: D,
+) -> std::result::Result<secrecy::SecretString, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let s: zeroize::Zeroizing<String> =
+        zeroize::Zeroizing::new(serde::Deserialize::deserialize(deserializer)?);
+    Ok(secrecy::SecretString::from(s.as_str()))
 }
 
 #[cfg(test)]

@@ -169,6 +169,7 @@ impl Config {
 
     /// Every key of every layer (the environment included), with the origin
     /// of its effective value. Unsorted.
+    #[cfg_attr(not(feature = "config-rs"), allow(dead_code))]
     pub(crate) fn all_keys(&self) -> Vec<(String, Origin)> {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
@@ -602,13 +603,14 @@ impl ConfigBuilder {
         } else {
             (Vec::new(), false)
         };
-        let (encrypted, enc_required) = if self.skip_encrypted || (!defaults && self.encrypted.is_empty()) {
-            (Vec::new(), false)
-        } else if self.encrypted.is_empty() {
-            (with_profile(".env", ".enc"), false)
-        } else {
-            (self.encrypted.clone(), true)
-        };
+        let (encrypted, enc_required) =
+            if self.skip_encrypted || (!defaults && self.encrypted.is_empty()) {
+                (Vec::new(), false)
+            } else if self.encrypted.is_empty() {
+                (with_profile(".env", ".enc"), false)
+            } else {
+                (self.encrypted.clone(), true)
+            };
 
         let mut file_layers = Vec::new();
         for path in plain.iter().rev() {

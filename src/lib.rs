@@ -98,16 +98,16 @@ pub mod gitignore;
 pub mod keys;
 mod layer;
 pub mod merge;
+#[cfg(feature = "config-rs")]
 mod settings;
 pub mod vault;
 
 use std::sync::OnceLock;
 
-pub use cast::{Cast, CastError, Choices, Csv, FromValue, Json, Parsed};
+pub use cast::{Cast, CastError, Choices, Csv, FromValue, Json, Parsed, secret_string};
 pub use config::{Config, ConfigBuilder, project_root, valid_profile};
 pub use error::{Error, Origin, Result};
 pub use secrecy::{ExposeSecret, SecretBox, SecretString};
-pub use settings::secret_string;
 
 /// The process-wide configuration, built on first use by [`Config::auto`].
 /// A failed build is kept and returned by every call.

@@ -456,18 +456,6 @@ impl Config {
     }
 }
 
-/// Deserializes a [`SecretString`] field (secrecy gives `Deserialize` to
-/// `SecretBox<T>` for sized `T` only): `#[serde(deserialize_with =
-/// "envcloak::secret_string")]`.
-pub fn secret_string<'de, D>(deserializer: D) -> std::result::Result<SecretString, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    let s: zeroize::Zeroizing<String> =
-        zeroize::Zeroizing::new(serde::Deserialize::deserialize(deserializer)?);
-    Ok(SecretString::from(s.as_str()))
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

@@ -3,7 +3,7 @@
 //! `set`, `unset` and `rotate` are built on these.
 //!
 //! A change is a read-modify-write: take the file's
-//! [`WriteLock`](crate::fsio::WriteLock) with [`fsio::lock`] first, then
+//! [`fsio::WriteLock`] with [`fsio::lock`] first, then
 //! [`read`], [`open`], change the text, and [`seal`] — which asks for the
 //! lock, so a write without one does not compile.
 
