@@ -88,6 +88,7 @@
 #![warn(missing_docs)]
 
 mod cast;
+pub mod check;
 mod config;
 pub mod crypto;
 pub mod dotenv;

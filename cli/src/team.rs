@@ -1,12 +1,12 @@
 //! check, init: the team workflow around `.env.example`.
 
 use std::path::{Path, PathBuf};
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 
 use clap::Args;
-use envcloak::example::{self, Example, Problem, Severity};
+use envcloak::example::{self, Example};
 use envcloak::vault::{self, Sealer};
-use envcloak::{Error, dotenv, fsio};
+use envcloak::{Error, fsio};
 
 use crate::ui::{self, CmdResult, Failure};
 use crate::{Global, secrets};
@@ -48,409 +48,57 @@ pub struct InitArgs {
     example: Option<PathBuf>,
 }
 
-fn problem(
-    severity: Severity,
-    kind: &'static str,
-    file: &Path,
-    line: Option<u32>,
-    key: Option<&str>,
-    message: impl Into<String>,
-) -> Problem {
-    Problem {
-        severity,
-        kind,
-        file: Some(file.to_path_buf()),
-        line,
-        key: key.map(str::to_owned),
-        message: message.into(),
-    }
-}
-
-/// Syntax errors and duplicate keys of one dotenv text.
-fn lint(path: &Path, text: &str, problems: &mut Vec<Problem>) -> bool {
-    match dotenv::parse(text) {
-        Err(e) => {
-            problems.push(problem(
-                Severity::Error,
-                "syntax",
-                path,
-                Some(e.line),
-                None,
-                e.kind.to_string(),
-            ));
-            false
-        }
-        Ok(entries) => {
-            let mut seen = std::collections::HashMap::new();
-            for e in &entries {
-                if let Some(first) = seen.insert(e.key, e.line) {
-                    problems.push(problem(
-                        Severity::Warning,
-                        "duplicate",
-                        path,
-                        Some(e.line),
-                        Some(e.key),
-                        format!("defined again (first on line {first}); the last one wins"),
-                    ));
-                }
-            }
-            true
-        }
-    }
-}
-
 pub fn check(g: &Global, a: CheckArgs) -> CmdResult {
     let root = ui::root()?;
-    let example_path = a
-        .example
-        .clone()
-        .unwrap_or_else(|| root.join(".env.example"));
-    if !example_path.exists() {
-        return Err(
-            Failure::new(format!("{}: not found", example_path.display())).hint(
-                "commit a .env.example listing the keys the app needs (names, no real values)",
-            ),
-        );
+    let mut options = envcloak::check::CheckOptions::new(&root).strict(a.strict);
+    if let Some(e) = &a.example {
+        options = options.example(e);
     }
-    let mut problems = Vec::new();
-    let example = match Example::load(&example_path) {
-        Ok(e) => Some(e),
-        Err(Error::Parse { path, line, reason }) => {
-            problems.push(problem(
-                Severity::Error,
-                "syntax",
-                &path,
-                Some(line),
-                None,
-                reason,
-            ));
-            None
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if let Some(ex) = &example {
-        for k in &ex.keys {
-            let value = dotenv::parse(&ex.text)
-                .ok()
-                .and_then(|es| es.into_iter().rev().find(|e| e.key == k.key))
-                .map(|e| e.value.into_owned())
-                .unwrap_or_default();
-            if let Some(ty) = k.ty
-                && !value.trim().is_empty()
-                && let Err(reason) = ty.check(&value)
-            {
-                problems.push(problem(
-                    Severity::Error,
-                    "example-type",
-                    &ex.path,
-                    Some(k.line),
-                    Some(&k.key),
-                    format!(
-                        "the example's own value is not a valid {}: {reason}",
-                        ty.name()
-                    ),
-                ));
-            }
-            if example::looks_like_secret(&value) {
-                problems.push(problem(
-                    Severity::Error,
-                    "secret-in-example",
-                    &ex.path,
-                    Some(k.line),
-                    Some(&k.key),
-                    "looks like a real secret: .env.example is committed; use a placeholder",
-                ));
-            }
-        }
+    if let Some(p) = ui::profile(g)? {
+        options = options.profile(p);
     }
-
-    // Syntax and duplicates of every file that feeds the configuration.
-    let profile = ui::profile(g)?;
-    let mut plain = vec![root.join(".env")];
-    if let Some(p) = &profile {
-        plain.push(root.join(format!(".env.{p}")));
+    if let Some(f) = &g.file {
+        options = options.encrypted_file(f);
     }
-    let mut files_ok = true;
-    for path in &plain {
-        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-            problems.push(problem(
-                Severity::Error,
-                "unreadable",
-                path,
-                None,
-                None,
-                "not a regular file",
-            ));
-            files_ok = false;
-            continue;
-        }
-        if let Ok(bytes) = std::fs::read(path) {
-            let bytes = zeroize::Zeroizing::new(bytes);
-            match std::str::from_utf8(&bytes) {
-                Ok(text) => files_ok &= lint(path, text, &mut problems),
-                Err(_) => {
-                    problems.push(problem(
-                        Severity::Error,
-                        "syntax",
-                        path,
-                        None,
-                        None,
-                        "not UTF-8",
-                    ));
-                    files_ok = false;
-                }
-            }
-        }
+    if let Some(k) = &g.key_file {
+        options = options.key_file(k);
     }
-    let enc = ui::encrypted_path(g, None)?;
-    let mut read_encrypted = true;
-    let mut key_error = false;
-    if enc.exists() {
-        let contents = vault::read(&enc)?;
-        let header = vault::password_header(&enc, &contents)?;
-        let password_mode = header.is_some();
-        let sealer = match header {
-            Some(h) => std::env::var("ENVCLOAK_PASSWORD")
-                .ok()
-                .filter(|p| !p.is_empty())
-                .map(|p| Sealer::Password {
-                    password: zeroize::Zeroizing::new(p),
-                    iterations: h.iterations,
-                }),
-            None => match ui::find_keyring(g, &enc) {
-                Ok(found) => found.map(|f| Sealer::Keys(f.keyring)),
-                // A key that cannot be used (loose permissions, bad format)
-                // is a problem to report, not a reason to stop checking.
-                Err(f) => {
-                    if !f.message().contains("too open") {
-                        problems.push(problem(
-                            Severity::Error,
-                            "key",
-                            &enc,
-                            None,
-                            None,
-                            f.message().to_owned(),
-                        ));
-                    }
-                    key_error = true;
-                    None
-                }
-            },
-        };
-        // Without a key the library skips the file itself (and says so in
-        // "not set" problems); without a password or with an unusable key,
-        // leave it out.
-        if key_error || (sealer.is_none() && password_mode) {
-            read_encrypted = false;
-        }
-        match sealer {
-            None if key_error => {}
-            None => problems.push(problem(
-                Severity::Warning,
-                "no-key",
-                &enc,
-                None,
-                None,
-                "not read: no key (set ENVCLOAK_KEY or create .env.key); its keys were not checked",
-            )),
-            Some(sealer) => match vault::open(&enc, &contents, &sealer, None) {
-                Ok(text) => files_ok &= lint(&enc, &text, &mut problems),
-                Err(Error::Parse { line, reason, .. }) => {
-                    problems.push(problem(
-                        Severity::Error,
-                        "syntax",
-                        &enc,
-                        Some(line),
-                        None,
-                        reason,
-                    ));
-                    files_ok = false;
-                }
-                Err(e) => return Err(e.into()),
-            },
-        }
-    }
-
-    // The effective configuration against the example.
-    if let Some(ex) = &example {
-        if files_ok {
-            let cfg = ui::builder(g, read_encrypted)?.build()?;
-            problems.extend(example::check_config(&cfg, ex));
+    let report = envcloak::check::check(&options).map_err(|e| {
+        let missing =
+            matches!(&e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
+        let f = Failure::from(e);
+        if missing {
+            f.hint("commit a .env.example listing the keys the app needs (names, no real values)")
         } else {
-            problems.push(problem(
-                Severity::Error,
-                "syntax",
-                &example_path,
-                None,
-                None,
-                "keys not compared: fix the syntax errors above first",
-            ));
+            f
         }
-    }
-
-    problems.extend(git_problems(&root, profile.as_deref()));
-    problems.extend(permission_problems(&root, g));
-
-    let errors = problems
-        .iter()
-        .filter(|p| p.severity == Severity::Error)
-        .count();
-    let warnings = problems.len() - errors;
-    let failed = errors > 0 || (a.strict && warnings > 0);
+    })?;
     match a.format {
         CheckFormat::Text => {
-            for p in &problems {
+            for p in &report.problems {
                 crate::out::outln!("{p}");
             }
-            if problems.is_empty() {
-                let n = example.as_ref().map_or(0, |e| e.keys.len());
-                crate::out::outln!("ok: {n} keys of {} are set", example_path.display());
+            if report.problems.is_empty() {
+                crate::out::outln!(
+                    "ok: {} keys of {} are set",
+                    report.keys,
+                    report.example.display()
+                );
             } else {
-                crate::out::outln!("{errors} error(s), {warnings} warning(s)");
+                crate::out::outln!(
+                    "{} error(s), {} warning(s)",
+                    report.errors(),
+                    report.warnings()
+                );
             }
         }
-        CheckFormat::Json => {
-            let list: Vec<serde_json::Value> = problems
-                .iter()
-                .map(|p| {
-                    serde_json::json!({
-                        "severity": if p.severity == Severity::Error { "error" } else { "warning" },
-                        "kind": p.kind,
-                        "file": p.file.as_ref().map(|f| f.display().to_string()),
-                        "line": p.line,
-                        "key": p.key,
-                        "message": p.message,
-                    })
-                })
-                .collect();
-            let out = serde_json::json!({
-                "ok": !failed,
-                "errors": errors,
-                "warnings": warnings,
-                "problems": list,
-            });
-            crate::out::outln!("{out:#}");
-        }
+        CheckFormat::Json => crate::out::outln!("{:#}", report.to_json()),
     }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
+    Ok(if report.ok() {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
-}
-
-fn git(root: &Path, args: &[&str]) -> Option<bool> {
-    let dir = if root.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        root
-    };
-    std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .ok()
-        .map(|s| s.success())
-}
-
-/// Local files git must ignore and must not track.
-fn git_problems(root: &Path, profile: Option<&str>) -> Vec<Problem> {
-    let mut out = Vec::new();
-    if git(root, &["rev-parse", "--is-inside-work-tree"]) != Some(true) {
-        return out;
-    }
-    let mut names = vec![".env".to_owned(), ".env.key".to_owned()];
-    if let Some(p) = profile {
-        names.push(format!(".env.{p}"));
-        names.push(format!(".env.{p}.key"));
-    }
-    if let Ok(dir) = std::fs::read_dir(if root.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        root
-    }) {
-        for entry in dir.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".env.") && name.ends_with(".key") && !names.contains(&name) {
-                names.push(name);
-            }
-        }
-    }
-    for name in names {
-        let path = root.join(&name);
-        if git(root, &["ls-files", "--error-unmatch", "--", &name]) == Some(true) {
-            out.push(problem(
-                Severity::Error,
-                "tracked",
-                &path,
-                None,
-                None,
-                format!(
-                    "is committed to git: run 'git rm --cached {name}', and rotate every secret it held"
-                ),
-            ));
-        } else if git(root, &["check-ignore", "-q", "--no-index", "--", &name]) != Some(true) {
-            // Not ignored: an error when the file exists, a warning before it does.
-            let severity = if path.exists() {
-                Severity::Error
-            } else {
-                Severity::Warning
-            };
-            out.push(problem(
-                severity,
-                "not-ignored",
-                &path,
-                None,
-                None,
-                format!("is not ignored by git: add '{name}' to .gitignore"),
-            ));
-        }
-    }
-    out
-}
-
-/// Key files that group or others can read.
-fn permission_problems(root: &Path, g: &Global) -> Vec<Problem> {
-    let mut files: Vec<PathBuf> = Vec::new();
-    let dir = if root.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        root
-    };
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name == ".env.key" || (name.starts_with(".env.") && name.ends_with(".key")) {
-                files.push(root.join(name));
-            }
-        }
-    }
-    files.extend(g.key_file.clone());
-    if let Some(f) = std::env::var_os("ENVCLOAK_KEY_FILE").filter(|f| !f.is_empty()) {
-        files.push(PathBuf::from(f));
-    }
-    files.sort();
-    files.dedup();
-    let mut out = Vec::new();
-    for f in files {
-        if let Err(Error::Key { reason, .. }) = envcloak::keys::read_key_file(&f)
-            && reason.contains("too open")
-        {
-            out.push(problem(
-                Severity::Error,
-                "permissions",
-                &f,
-                None,
-                None,
-                reason.to_string(),
-            ));
-        }
-    }
-    out
 }
 
 pub fn init(g: &Global, a: InitArgs) -> CmdResult {

@@ -44,11 +44,6 @@ impl Failure {
     pub fn exit_code(&self) -> u8 {
         self.code
     }
-
-    /// The one-line message.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
 }
 
 impl From<Error> for Failure {

@@ -1641,3 +1641,36 @@ fn init_encrypt_force_keeps_the_new_encrypted_file_committable() {
         .expect("a backup");
     assert_eq!(mode(&backup), 0o600);
 }
+
+#[test]
+fn a_program_gets_the_same_check_as_the_tool_through_the_library() {
+    let p = Project::new();
+    p.git_init();
+    p.write(".env.example", TYPED_EXAMPLE);
+    // Several kinds of problem at once: a type error, a missing key, an
+    // extra key, a duplicate, an unignored .env and a loose key file.
+    p.write(
+        ".env",
+        "PORT=eighty\nDEBUG=yes\nDEBUG=no\nEXTRA=1\nRATIO=2.5\nPUBLIC_URL=https://x.example/\n",
+    );
+    p.write(".env.key", "not-a-key\n");
+    p.chmod(".env.key", 0o644);
+    let tool = p
+        .envcloak(&["check", "--strict", "--format", "json"])
+        .run()
+        .code(1)
+        .json();
+    let report = envcloak::check::check(
+        &envcloak::check::CheckOptions::new(p.path())
+            .strict(true)
+            .process_env(false),
+    )
+    .unwrap();
+    assert!(!report.ok());
+    // The tool names files relative to the project; the library as given.
+    let prefix = format!("{}/", p.path().display());
+    let lib = serde_json::to_string(&report).unwrap().replace(&prefix, "");
+    let lib: Value = serde_json::from_str(&lib).unwrap();
+    assert_eq!(lib, tool);
+    assert!(kinds(&tool).len() >= 5, "{tool:#}");
+}

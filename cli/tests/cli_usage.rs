@@ -529,7 +529,7 @@ fn panics_quietly(trigger: &str) {
             && line.ends_with("; please report it"),
         "{line}"
     );
-    assert!(line.contains("src/bin/envcloak/main.rs:"), "{line}");
+    assert!(line.contains("src/main.rs:"), "{line}");
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "a Drop did not run: {left:?}");
 }
