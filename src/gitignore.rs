@@ -26,6 +26,20 @@ pub fn is_ignored(path: &Path) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Whether git tracks `path` (it is in the index). `false` outside a git
+/// work tree.
+pub fn is_tracked(path: &Path) -> bool {
+    let dir = fsio::parent_dir(path);
+    let Some(name) = path.file_name() else {
+        return false;
+    };
+    git(&dir)
+        .args(["ls-files", "--error-unmatch", "--"])
+        .arg(name)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Whether `dir` is inside a git work tree.
 pub fn in_work_tree(dir: &Path) -> bool {
     git(dir)
@@ -64,20 +78,59 @@ pub fn ensure_ignored(path: &Path) -> Result<Vec<String>> {
         .unwrap_or_default();
     let dir = fsio::parent_dir(path);
     let wanted = [
-        (path.to_path_buf(), name),
+        (path.to_path_buf(), escape(&name).map_err(|e| Error::io(path, e))?),
         (
             dir.join(format!("{}x", fsio::TEMP_PREFIX)),
             format!("{}*", fsio::TEMP_PREFIX),
         ),
         (dir.join(fsio::LOCK_FILE), fsio::LOCK_FILE.to_owned()),
     ];
-    let mut missing = Vec::new();
-    for (file, pattern) in wanted {
-        if !is_ignored(&file) {
-            missing.push(pattern);
+    let missing: Vec<&(std::path::PathBuf, String)> =
+        wanted.iter().filter(|(file, _)| !is_ignored(file)).collect();
+    let patterns: Vec<String> = missing.iter().map(|(_, p)| p.clone()).collect();
+    let added = add_patterns(&dir, &patterns)?;
+    // Trust git, not the file: another rule (`!.env`) may still win.
+    if !added.is_empty() && in_work_tree(&dir) {
+        for (file, _) in missing {
+            if !is_ignored(file) {
+                return Err(Error::io(
+                    file,
+                    std::io::Error::other(format!(
+                        "git still does not ignore it after adding it to {}: another rule \
+                         (a '!' pattern?) wins; fix .gitignore before going on",
+                        dir.join(".gitignore").display()
+                    )),
+                ));
+            }
         }
     }
-    add_patterns(&dir, &missing)
+    Ok(added)
+}
+
+/// `name` as a `.gitignore` pattern that matches exactly that name:
+/// `*`, `?`, `[` and `\` escaped, a leading `#` or `!` escaped, trailing
+/// spaces kept. A name with a line break cannot be written: an error.
+pub fn escape(name: &str) -> std::io::Result<String> {
+    if name.contains(['\n', '\r']) {
+        return Err(std::io::Error::other(
+            "a file name with a line break cannot be listed in .gitignore; choose another name",
+        ));
+    }
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if matches!(c, '*' | '?' | '[' | '\\') || (i == 0 && matches!(c, '#' | '!')) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    // Trailing spaces are dropped by git unless escaped.
+    let trimmed = out.trim_end_matches(' ').len();
+    let spaces = out.len() - trimmed;
+    out.truncate(trimmed);
+    for _ in 0..spaces {
+        out.push_str("\\ ");
+    }
+    Ok(out)
 }
 
 /// Appends each of `patterns` that `dir/.gitignore` does not list yet, as a
@@ -88,6 +141,17 @@ pub fn add_patterns(dir: &Path, patterns: &[String]) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     let gitignore = dir.join(".gitignore");
+    if std::fs::symlink_metadata(&gitignore).is_ok_and(|m| m.file_type().is_symlink()) {
+        // git does not read a symlinked .gitignore: writing through it would
+        // report files as ignored that are not.
+        return Err(Error::io(
+            &gitignore,
+            std::io::Error::other(
+                "is a symbolic link, which git does not read; make it a regular file \
+                 (nothing was written)",
+            ),
+        ));
+    }
     let _lock = fsio::lock(&gitignore)?;
     let mut text = match std::fs::read_to_string(&gitignore) {
         Ok(t) => t,
@@ -133,6 +197,46 @@ mod tests {
         );
         let text = std::fs::read_to_string(dir.path().join(".gitignore")).unwrap();
         assert_eq!(text, "target\n.env\n/.env\n");
+    }
+
+    #[test]
+    fn names_are_escaped_to_match_only_themselves() {
+        assert_eq!(escape(".env").unwrap(), ".env");
+        assert_eq!(escape("#x.env").unwrap(), "\\#x.env");
+        assert_eq!(escape("!y.env").unwrap(), "\\!y.env");
+        assert_eq!(escape("a[1]*.env").unwrap(), "a\\[1]\\*.env");
+        assert_eq!(escape("b\\c").unwrap(), "b\\\\c");
+        assert_eq!(escape("trail  ").unwrap(), "trail\\ \\ ");
+        assert!(escape("nl\nx").is_err());
+    }
+
+    #[test]
+    fn escaped_names_are_ignored_by_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        for name in ["#x.env", "!y.env", "a[1].env", "trail ", "b\\c", "*"] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, "x").unwrap();
+            ensure_ignored(&path).unwrap();
+            assert!(is_ignored(&path), "{name}");
+            // Only that name: a sibling is not ignored.
+            assert!(!is_ignored(&dir.path().join("other")), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_symlinked_gitignore_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::NamedTempFile::new().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join(".gitignore")).unwrap();
+        let err = add_patterns(dir.path(), &[".env".into()]).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(elsewhere.path()).unwrap(), "");
     }
 
     #[test]

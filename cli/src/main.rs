@@ -13,6 +13,7 @@ mod ui;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -181,7 +182,7 @@ fn main() -> ExitCode {
 fn cli_main() -> ExitCode {
     #[cfg(debug_assertions)]
     test_panic();
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(protect_set_value(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(e) => return usage::report(&e),
     };
@@ -208,6 +209,46 @@ fn cli_main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// `envcloak set KEY -hf7Kx…`: a value that starts with `-` and is more than
+/// a flag (a generated token, say) would be read by clap as `-h` (help, and
+/// nothing set) or `-f` with the rest as a file name (echoed in the error).
+/// Such a value right after KEY is taken as the value: a `--` is put before
+/// it. A bare `-h`/`-f` and any `--long` option keep their meaning.
+fn protect_set_value(mut args: Vec<OsString>) -> Vec<OsString> {
+    // Global options that take a value, before or after the subcommand.
+    const WITH_VALUE: [&str; 4] = ["-f", "--file", "--profile", "--key-file"];
+    let mut i = 1;
+    let mut positionals = Vec::new();
+    while i < args.len() {
+        let arg = args[i].to_string_lossy();
+        if arg == "--" {
+            break;
+        }
+        if WITH_VALUE.contains(&arg.as_ref()) {
+            i += 2;
+            continue;
+        }
+        if !arg.starts_with('-') {
+            positionals.push(i);
+            // The subcommand, then KEY: what follows KEY is the value.
+            if positionals.len() == 2 {
+                break;
+            }
+        }
+        i += 1;
+    }
+    if let [sub, key] = positionals[..]
+        && args[sub] == "set"
+        && let Some(value) = args.get(key + 1)
+    {
+        let v = value.to_string_lossy();
+        if v.starts_with('-') && !v.starts_with("--") && v.len() > 2 {
+            args.insert(key + 1, OsString::from("--"));
+        }
+    }
+    args
 }
 
 /// Debug builds only, for tests: `ENVCLOAK_TEST_PANIC=TEXT` panics here with

@@ -255,6 +255,14 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
             crypto::MIN_ITERATIONS
         )));
     }
+    if a.password && named && std::fs::symlink_metadata(&input).is_err() {
+        // `encrypt --password hunter2`: the "file" is most likely the
+        // password. Never repeat it.
+        return Err(Failure::new(
+            "the input file named on the command line does not exist (not shown, in case it is a password)",
+        )
+        .hint("--password takes no value: the password comes from ENVCLOAK_PASSWORD or the prompt"));
+    }
     let text = read_plaintext_from(&input, named)?;
     vault::validate(&input, &text)?;
     let lock = ui::lock(&output)?;
@@ -351,7 +359,7 @@ pub fn decrypt(g: &Global, a: DecryptArgs) -> CmdResult {
     let rendered = render(&text, a.format)?;
     match a.output.filter(|o| o.as_os_str() != "-") {
         None => write_stdout(rendered.as_bytes()),
-        Some(o) => write_output(&o, rendered.as_bytes(), a.force),
+        Some(o) => write_output(g, &path, &o, rendered.as_bytes(), a.force),
     }
 }
 
@@ -364,7 +372,7 @@ fn write_stdout(bytes: &[u8]) -> CmdResult {
 /// (`/dev/stdout`) is written into, never renamed over; a regular file is
 /// written atomically with mode 0600, only over an existing file with
 /// `--force`, and inside a git work tree only once git ignores it.
-fn write_output(o: &Path, bytes: &[u8], force: bool) -> CmdResult {
+fn write_output(g: &Global, input: &Path, o: &Path, bytes: &[u8], force: bool) -> CmdResult {
     // `metadata` follows links as the kernel does (`/dev/stdout` is a link
     // to `/proc/self/fd/1`, whose own target is no path).
     if let Ok(meta) = std::fs::metadata(o)
@@ -383,12 +391,14 @@ fn write_output(o: &Path, bytes: &[u8], force: bool) -> CmdResult {
         return ok();
     }
     let target = fsio::resolve(o)?;
+    refuse_output(g, input, &target)?;
     if target.exists() && !force {
         return Err(Failure::new(format!("{} already exists", o.display()))
             .hint("add --force to overwrite it"));
     }
+    // The plaintext lands in the link's target: that is what git must ignore.
     if envcloak::gitignore::in_work_tree(&fsio::parent_dir(&target)) {
-        ui::ensure_ignored(o)?;
+        ui::ensure_ignored(&target)?;
     }
     fsio::write_atomic(o, bytes, Some(0o600))?;
     ui::note(format!(
@@ -396,6 +406,55 @@ fn write_output(o: &Path, bytes: &[u8], force: bool) -> CmdResult {
         o.display()
     ));
     ok()
+}
+
+/// Files decrypted plaintext must never be written over, `--force` or not:
+/// the encrypted file itself, a key file, an encrypted or committed file
+/// (its plaintext would be committed), and git's own files.
+fn refuse_output(g: &Global, input: &Path, target: &Path) -> CmdResult<()> {
+    let refuse = |what: &str| {
+        Err(Failure::new(format!(
+            "refusing to write decrypted plaintext over {} ({what}); nothing was written",
+            target.display()
+        ))
+        .hint("choose another output file (one git ignores), or leave out -o to print it"))
+    };
+    let same = |other: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(target), std::fs::metadata(other)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    };
+    if same(input) {
+        return refuse("the encrypted file being decrypted");
+    }
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut key_files = vec![
+        keys::key_file_for(input),
+        input.with_file_name(".env.key"),
+    ];
+    key_files.extend(g.key_file.clone());
+    key_files.extend(std::env::var_os("ENVCLOAK_KEY_FILE").map(PathBuf::from));
+    if name.ends_with(".key") || key_files.iter().any(|k| same(k)) {
+        return refuse("a key file");
+    }
+    if name.ends_with(".enc") {
+        return refuse("an encrypted file's name: it would be committed");
+    }
+    if matches!(
+        name.as_str(),
+        ".gitignore" | ".gitattributes" | ".env.example" | ".env.recipients"
+    ) {
+        return refuse("a file that is committed");
+    }
+    if target.exists() && envcloak::gitignore::is_tracked(target) {
+        return refuse("git tracks it: the plaintext would be committed");
+    }
+    Ok(())
 }
 
 /// The plaintext in the asked format. Values are read as `run` and `get`
@@ -634,16 +693,26 @@ impl Drop for PrivateFile {
 }
 
 /// The value for `set`: the argument, else a no-echo prompt on a
-/// terminal, else standard input (one trailing newline removed).
+/// terminal, else standard input (one trailing newline removed). Only an
+/// argument may be empty (`set KEY ''`): an empty prompt or an empty
+/// standard input (`failing-command | envcloak set KEY`) sets nothing.
 fn read_value(key: &str, given: Option<String>) -> CmdResult<Zeroizing<String>> {
     if let Some(v) = given {
         return Ok(Zeroizing::new(v));
     }
+    let empty = |from: &str| {
+        Failure::new(format!("{from} was empty: {key} was not changed"))
+            .hint(format!("to set an empty value, say so: envcloak set {key} ''"))
+    };
     if std::io::stdin().is_terminal() {
-        return Ok(Zeroizing::new(
+        let v = Zeroizing::new(
             rpassword::prompt_password(format!("value for {key}: "))
                 .map_err(|e| Failure::new(format!("prompt: {e}")))?,
-        ));
+        );
+        if v.is_empty() {
+            return Err(empty("the answer"));
+        }
+        return Ok(v);
     }
     let mut v = Zeroizing::new(String::new());
     std::io::stdin()
@@ -654,6 +723,9 @@ fn read_value(key: &str, given: Option<String>) -> CmdResult<Zeroizing<String>> 
         if v.ends_with('\r') {
             v.pop();
         }
+    }
+    if v.is_empty() {
+        return Err(empty("standard input"));
     }
     Ok(v)
 }

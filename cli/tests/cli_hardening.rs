@@ -496,3 +496,92 @@ fn a_weak_password_file_gets_its_own_hint() {
         .stderr_says(&["hint: envcloak refuses weak password files"]);
     assert!(!out.stderr.contains("damaged"), "{}", out.stderr);
 }
+
+// --- Second trial -------------------------------------------------------------
+
+#[test]
+fn decrypt_never_writes_plaintext_over_the_encrypted_file_a_key_or_a_tracked_file() {
+    let p = key_project(&format!("S={CANARY}\n"));
+    p.write(".env.example", "S=\n");
+    p.write("notes.txt", "tracked\n");
+    p.command("git", &["add", ".env.enc", ".env.example", "notes.txt"])
+        .run()
+        .ok();
+    p.write_mode("other.key", "k\n", 0o600);
+    for target in [
+        ".env.enc",
+        ".env.key",
+        "other.key",
+        ".env.example",
+        ".gitignore",
+        "notes.txt",
+        "copy.enc",
+    ] {
+        let before = std::fs::read(p.p(target)).ok();
+        p.envcloak(&["decrypt", "-o", target, "--force"])
+            .run()
+            .fails(2)
+            .hides(CANARY)
+            .error_says(&["refusing to write decrypted plaintext", "nothing was written"]);
+        assert_eq!(std::fs::read(p.p(target)).ok(), before, "{target}");
+    }
+    p.assert_plaintext(&format!("S={CANARY}\n"));
+}
+
+#[test]
+fn decrypt_through_a_symlink_ignores_the_file_the_plaintext_lands_in() {
+    let p = key_project("S=1\n");
+    std::os::unix::fs::symlink("real.env", p.p("link.env")).unwrap();
+    p.envcloak(&["decrypt", "-o", "link.env"]).run().ok();
+    assert_eq!(p.read_string("real.env"), "S=1\n");
+    p.command("git", &["check-ignore", "-q", "real.env"]).run().ok();
+    // Names that are patterns to git are escaped, so exactly they are ignored.
+    for name in ["#x.env", "!y.env", "a[1].env", "*"] {
+        p.envcloak(&["decrypt", "-o", name]).run().ok();
+        p.command("git", &["check-ignore", "-q", name]).run().ok();
+    }
+    p.command("git", &["check-ignore", "-q", "unrelated.txt"])
+        .run()
+        .code(1);
+}
+
+#[test]
+fn a_symlinked_gitignore_is_refused_not_written_through() {
+    let p = Project::new();
+    p.git_init();
+    let elsewhere = tempfile::NamedTempFile::new().unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), p.p(".gitignore")).unwrap();
+    p.write(".env", "A=1\n");
+    p.envcloak(&["encrypt"])
+        .run()
+        .fails(2)
+        .error_says(&[".gitignore", "symbolic link"]);
+    assert_eq!(std::fs::read_to_string(elsewhere.path()).unwrap(), "");
+    assert!(!p.exists(".env.enc"));
+}
+
+#[test]
+fn set_values_that_look_like_short_flags_are_values() {
+    let p = key_project("A=1\n");
+    for value in [format!("-h{CANARY}"), format!("-f{CANARY}"), format!("-x{CANARY}")] {
+        p.envcloak(&["set", "TOKEN", &value]).run().ok().hides(CANARY);
+        let out = p.envcloak(&["get", "TOKEN"]).run().ok();
+        assert_eq!(out.stdout(), format!("{value}\n"));
+    }
+    // A bare -h is still help.
+    let out = p.envcloak(&["set", "TOKEN", "-h"]).run().ok();
+    assert!(out.stdout().contains("Usage"), "{}", out.stdout());
+}
+
+#[test]
+fn encrypt_password_followed_by_a_word_does_not_echo_it() {
+    let p = Project::new();
+    p.write(".env", "A=1\n");
+    p.envcloak(&["encrypt", "--password", CANARY])
+        .run()
+        .fails(2)
+        .hides(CANARY)
+        .error_says(&["does not exist", "not shown"])
+        .stderr_says(&["--password takes no value"]);
+    assert!(!p.exists(".env.enc"));
+}

@@ -849,8 +849,19 @@ fn set_reads_the_value_from_stdin() {
     p.envcloak(&["set", "WIN"]).stdin("value\r\n").run().ok();
     assert_eq!(p.envcloak(&["get", "WIN"]).run().ok().stdout(), "value\n");
 
-    // Empty stdin sets an empty value.
-    p.envcloak(&["set", "BLANK"]).stdin("").run().ok();
+    // Empty stdin (a producer that failed: `op read … | envcloak set K`)
+    // changes nothing; an empty value is set only when asked for.
+    p.envcloak(&["set", "TOKEN"])
+        .stdin("")
+        .run()
+        .fails(2)
+        .error_says(&["standard input was empty", "TOKEN was not changed"]);
+    p.envcloak(&["set", "TOKEN"]).stdin("\n").run().fails(2);
+    assert_eq!(
+        p.envcloak(&["get", "TOKEN"]).run().ok().stdout(),
+        format!("{CANARY}\n")
+    );
+    p.envcloak(&["set", "BLANK", ""]).run().ok();
     assert_eq!(p.envcloak(&["get", "BLANK"]).run().ok().stdout(), "\n");
 }
 
