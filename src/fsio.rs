@@ -258,6 +258,25 @@ pub fn lock(target: &Path) -> Result<WriteLock> {
     lock_with(target, &LockOptions::from_env()?)
 }
 
+/// Takes the write locks that cover every one of `targets` (a command that
+/// changes files in two directories: an encrypted file and a key file kept
+/// elsewhere), always in the same order — sorted by directory — so that
+/// two commands never each hold one and wait for the other's.
+pub fn lock_all_with(targets: &[&Path], options: &LockOptions<'_>) -> Result<Vec<WriteLock>> {
+    let mut keyed = Vec::with_capacity(targets.len());
+    for target in targets {
+        let dir = parent_dir(&resolve(target)?);
+        let key = std::fs::canonicalize(&dir).map_err(|e| Error::io(&dir, e))?;
+        keyed.push((key, *target));
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.dedup_by(|a, b| a.0 == b.0);
+    keyed
+        .into_iter()
+        .map(|(_, target)| lock_with(target, options))
+        .collect()
+}
+
 /// Takes the write lock that covers `target`: the lock of the directory
 /// its real file (symlinks followed) lives in.
 pub fn lock_with(target: &Path, options: &LockOptions<'_>) -> Result<WriteLock> {

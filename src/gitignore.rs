@@ -78,15 +78,20 @@ pub fn ensure_ignored(path: &Path) -> Result<Vec<String>> {
         .unwrap_or_default();
     let dir = fsio::parent_dir(path);
     let wanted = [
-        (path.to_path_buf(), escape(&name).map_err(|e| Error::io(path, e))?),
+        (
+            path.to_path_buf(),
+            escape(&name).map_err(|e| Error::io(path, e))?,
+        ),
         (
             dir.join(format!("{}x", fsio::TEMP_PREFIX)),
             format!("{}*", fsio::TEMP_PREFIX),
         ),
         (dir.join(fsio::LOCK_FILE), fsio::LOCK_FILE.to_owned()),
     ];
-    let missing: Vec<&(std::path::PathBuf, String)> =
-        wanted.iter().filter(|(file, _)| !is_ignored(file)).collect();
+    let missing: Vec<&(std::path::PathBuf, String)> = wanted
+        .iter()
+        .filter(|(file, _)| !is_ignored(file))
+        .collect();
     let patterns: Vec<String> = missing.iter().map(|(_, p)| p.clone()).collect();
     let added = add_patterns(&dir, &patterns)?;
     // Trust git, not the file: another rule (`!.env`) may still win.

@@ -265,6 +265,14 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
     }
     let text = read_plaintext_from(&input, named)?;
     vault::validate(&input, &text)?;
+    // Every directory this may write in (the encrypted file, a new key
+    // file, the .gitignore beside the plaintext), locked in a fixed order.
+    let key_file = default_key_file(g)?;
+    let mut targets = vec![output.as_path(), key_file.as_path()];
+    if std::fs::symlink_metadata(&input).is_ok_and(|m| m.is_file()) {
+        targets.push(&input);
+    }
+    let _locks = ui::lock_all(&targets)?;
     let lock = ui::lock(&output)?;
     let sealer = match read_existing(&output)? {
         Some(contents) => {
@@ -433,10 +441,7 @@ fn refuse_output(g: &Global, input: &Path, target: &Path) -> CmdResult<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut key_files = vec![
-        keys::key_file_for(input),
-        input.with_file_name(".env.key"),
-    ];
+    let mut key_files = vec![keys::key_file_for(input), input.with_file_name(".env.key")];
     key_files.extend(g.key_file.clone());
     key_files.extend(std::env::var_os("ENVCLOAK_KEY_FILE").map(PathBuf::from));
     if name.ends_with(".key") || key_files.iter().any(|k| same(k)) {
@@ -701,8 +706,9 @@ fn read_value(key: &str, given: Option<String>) -> CmdResult<Zeroizing<String>> 
         return Ok(Zeroizing::new(v));
     }
     let empty = |from: &str| {
-        Failure::new(format!("{from} was empty: {key} was not changed"))
-            .hint(format!("to set an empty value, say so: envcloak set {key} ''"))
+        Failure::new(format!("{from} was empty: {key} was not changed")).hint(format!(
+            "to set an empty value, say so: envcloak set {key} ''"
+        ))
     };
     if std::io::stdin().is_terminal() {
         let v = Zeroizing::new(
@@ -766,6 +772,15 @@ pub fn unset(g: &Global, a: UnsetArgs) -> CmdResult {
 
 pub fn rotate(g: &Global, a: RotateArgs) -> CmdResult {
     let path = ui::encrypted_path(g, None)?;
+    // The key file may live in another directory: both locks are taken up
+    // front, in a fixed order, so that two rotations never deadlock.
+    let key_file = match ui::find_keyring(g, &path) {
+        Ok(Some(found)) => found.source.file().map(Path::to_path_buf),
+        _ => None,
+    };
+    let mut targets = vec![path.as_path()];
+    targets.extend(key_file.as_deref());
+    let _locks = ui::lock_all(&targets)?;
     let lock = ui::lock(&path)?;
     let (text, sealer) = ui::open_existing(g, &path)?;
     let old = match sealer {

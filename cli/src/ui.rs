@@ -172,6 +172,13 @@ pub fn check_key_arg(key: &str, usage: &str) -> CmdResult<()> {
 /// Takes the write lock for `path` (see [`fsio::WriteLock`]), saying so on
 /// stderr when another envcloak holds it for more than a second.
 pub fn lock(path: &Path) -> CmdResult<WriteLock> {
+    let mut locks = lock_all(&[path])?;
+    Ok(locks.remove(0))
+}
+
+/// Takes the write locks for every one of `paths`, in a fixed order (see
+/// [`fsio::lock_all_with`]): for a command that writes in two directories.
+pub fn lock_all(paths: &[&Path]) -> CmdResult<Vec<WriteLock>> {
     let base = fsio::LockOptions::from_env()?;
     let notify = |p: &Path| {
         note(format!(
@@ -183,15 +190,17 @@ pub fn lock(path: &Path) -> CmdResult<WriteLock> {
         timeout: base.timeout,
         on_wait: Some(&notify),
     };
-    let lock = fsio::lock_with(path, &options)?;
-    // The lock file must not show up in `git status` (nor be committed).
-    let lock_file = fsio::parent_dir(&fsio::resolve(path)?).join(fsio::LOCK_FILE);
-    if !envcloak::gitignore::is_ignored(&lock_file)
-        && envcloak::gitignore::in_work_tree(&fsio::parent_dir(&lock_file))
-    {
-        ensure_ignored_as(&lock_file, fsio::LOCK_FILE)?;
+    let locks = fsio::lock_all_with(paths, &options)?;
+    // The lock files must not show up in `git status` (nor be committed).
+    for path in paths {
+        let lock_file = fsio::parent_dir(&fsio::resolve(path)?).join(fsio::LOCK_FILE);
+        if !envcloak::gitignore::is_ignored(&lock_file)
+            && envcloak::gitignore::in_work_tree(&fsio::parent_dir(&lock_file))
+        {
+            ensure_ignored_as(&lock_file, fsio::LOCK_FILE)?;
+        }
     }
-    Ok(lock)
+    Ok(locks)
 }
 
 /// Makes sure git ignores `path` (and envcloak's temporary and lock files

@@ -522,7 +522,10 @@ fn decrypt_never_writes_plaintext_over_the_encrypted_file_a_key_or_a_tracked_fil
             .run()
             .fails(2)
             .hides(CANARY)
-            .error_says(&["refusing to write decrypted plaintext", "nothing was written"]);
+            .error_says(&[
+                "refusing to write decrypted plaintext",
+                "nothing was written",
+            ]);
         assert_eq!(std::fs::read(p.p(target)).ok(), before, "{target}");
     }
     p.assert_plaintext(&format!("S={CANARY}\n"));
@@ -534,7 +537,9 @@ fn decrypt_through_a_symlink_ignores_the_file_the_plaintext_lands_in() {
     std::os::unix::fs::symlink("real.env", p.p("link.env")).unwrap();
     p.envcloak(&["decrypt", "-o", "link.env"]).run().ok();
     assert_eq!(p.read_string("real.env"), "S=1\n");
-    p.command("git", &["check-ignore", "-q", "real.env"]).run().ok();
+    p.command("git", &["check-ignore", "-q", "real.env"])
+        .run()
+        .ok();
     // Names that are patterns to git are escaped, so exactly they are ignored.
     for name in ["#x.env", "!y.env", "a[1].env", "*"] {
         p.envcloak(&["decrypt", "-o", name]).run().ok();
@@ -563,8 +568,15 @@ fn a_symlinked_gitignore_is_refused_not_written_through() {
 #[test]
 fn set_values_that_look_like_short_flags_are_values() {
     let p = key_project("A=1\n");
-    for value in [format!("-h{CANARY}"), format!("-f{CANARY}"), format!("-x{CANARY}")] {
-        p.envcloak(&["set", "TOKEN", &value]).run().ok().hides(CANARY);
+    for value in [
+        format!("-h{CANARY}"),
+        format!("-f{CANARY}"),
+        format!("-x{CANARY}"),
+    ] {
+        p.envcloak(&["set", "TOKEN", &value])
+            .run()
+            .ok()
+            .hides(CANARY);
         let out = p.envcloak(&["get", "TOKEN"]).run().ok();
         assert_eq!(out.stdout(), format!("{value}\n"));
     }

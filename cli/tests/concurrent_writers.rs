@@ -101,6 +101,70 @@ fn concurrent_rotates_always_leave_a_key_file_that_opens_the_file() {
 }
 
 #[test]
+fn rotations_whose_key_files_cross_directories_never_wait_on_each_other() {
+    // a/.env.enc is opened by b/k, and b/.env.enc by a/k: each rotation
+    // writes in both directories. Taken in a fixed order, the locks never
+    // leave one waiting out the other's timeout.
+    let p = Project::new();
+    p.git_init();
+    p.mkdir("a");
+    p.mkdir("b");
+    for (dir, key_dir) in [("a", "b"), ("b", "a")] {
+        p.write(&format!("{dir}/plain.env"), format!("FROM={dir}\n"));
+        p.envcloak(&["--key-file", &format!("{key_dir}/k"), "keygen", "--write"])
+            .run()
+            .ok();
+        p.envcloak(&[
+            "-f",
+            &format!("{dir}/.env.enc"),
+            "--key-file",
+            &format!("{key_dir}/k"),
+            "encrypt",
+            &format!("{dir}/plain.env"),
+        ])
+        .run()
+        .ok();
+    }
+    for round in 0..5 {
+        let runs: Vec<_> = [("a", "b"), ("b", "a")]
+            .iter()
+            .map(|(dir, key_dir)| {
+                p.envcloak(&[
+                    "-f",
+                    &format!("{dir}/.env.enc"),
+                    "--key-file",
+                    &format!("{key_dir}/k"),
+                    "rotate",
+                    "--write",
+                ])
+                .env("ENVCLOAK_LOCK_TIMEOUT", "20")
+                .spawn()
+            })
+            .collect();
+        for out in wait_all(runs) {
+            let out = out.ok();
+            assert!(
+                !out.stderr.contains("waiting for another"),
+                "round {round}: {}",
+                out.stderr
+            );
+        }
+    }
+    for (dir, key_dir) in [("a", "b"), ("b", "a")] {
+        let out = p
+            .envcloak(&[
+                "--key-file",
+                &format!("{key_dir}/k"),
+                "decrypt",
+                &format!("{dir}/.env.enc"),
+            ])
+            .run()
+            .ok();
+        assert_eq!(out.stdout(), format!("FROM={dir}\n"));
+    }
+}
+
+#[test]
 fn encrypt_racing_set_keeps_the_encrypted_contents() {
     let p = project();
     for round in 0..10 {
