@@ -77,6 +77,19 @@
 //! | a UTF-8 BOM (through `from_path_iter`) | error | skipped |
 //! | trailing spaces on the last line, no newline | error | ignored |
 //!
+//! # Where envcloak reads stricter than python-dotenv and node, on purpose
+//!
+//! On real-world files the majority of python-dotenv, node dotenv (with
+//! dotenv-expand) and dotenvy is the yardstick. In these cases dotenvy and
+//! envcloak agree against the other two, by design:
+//!
+//! | input | python-dotenv, node | envcloak (and dotenvy) | why |
+//! |---|---|---|---|
+//! | `A='${X}'` | expands `X` | `${X}` as written | single quotes are literal, as in a shell; write `"${X}"` to expand |
+//! | a line that is not `KEY=value` (`/* ... */`, `KEY: value`, a bare `KEY`, `MY-KEY=1`) | skipped (or read) silently | the whole file fails, naming the line | a dropped line is a missing secret found in production; the error says which line |
+//! | `A="a\qb"` (an unknown escape in double quotes) | `a\qb` | an error naming the line | a typo in an escape is reported, not guessed |
+//! | `A=${B` (an unterminated expansion) | `${B` as written | an error naming the line | the same |
+//!
 //! Unicode whitespace is `char::is_whitespace` (as in dotenvy);
 //! python-dotenv's `\s` also counts U+001C to U+001F before a `#`.
 //!

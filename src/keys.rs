@@ -257,7 +257,15 @@ pub fn find(search: &Search<'_>) -> Result<Option<Found>> {
             let v = Zeroizing::new(var(name).unwrap_or_default());
             parse(&v, name)?
         }
-        KeySource::VariableFile(path) | KeySource::KeyFile(path) => read_key_file(path)?,
+        KeySource::VariableFile(path) => read_key_file(path).map_err(|e| match e {
+            // Name the variable that pointed there.
+            Error::Io { source, .. } => Error::Key {
+                origin: format!("ENVCLOAK_KEY_FILE ({})", path.display()).into(),
+                reason: format!("cannot read the file it names: {source}").into(),
+            },
+            other => other,
+        })?,
+        KeySource::KeyFile(path) => read_key_file(path)?,
         KeySource::Command => {
             let cmd = Zeroizing::new(var(KEY_CMD_VAR).unwrap_or_default());
             let timeout = key_cmd_timeout(search)?;
@@ -428,7 +436,7 @@ fn check_permissions(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
         return Err(Error::Key {
             origin: path.display().to_string().into(),
             reason: format!(
-                "permissions {mode:04o} are too open: others can read the key; run 'chmod 600 {}'",
+                "permissions {mode:04o} are too open: group or others can read the key; run 'chmod 600 {}'",
                 path.display()
             )
             .into(),

@@ -581,7 +581,23 @@ pub fn edit(g: &Global, a: EditArgs) -> CmdResult {
             shown = edited;
             continue;
         }
-        let lock = ui::lock(&path)?;
+        // Someone may hold the lock for long: at a terminal, the edit is
+        // not thrown away for that.
+        let lock = loop {
+            match ui::lock(&path) {
+                Ok(lock) => break lock,
+                Err(f) if std::io::stdin().is_terminal() => {
+                    ui::report(&f);
+                    if !ask("keep waiting to save? [Y/n] ")? {
+                        return Err(Failure::new(format!(
+                            "not saved; {} is unchanged",
+                            path.display()
+                        )));
+                    }
+                }
+                Err(f) => return Err(f),
+            }
+        };
         let now = vault::read(&path)?;
         if *now == *base_contents {
             vault::seal(&path, &edited, &sealer, &lock)?;

@@ -597,3 +597,13 @@ fn encrypt_password_followed_by_a_word_does_not_echo_it() {
         .stderr_says(&["--password takes no value"]);
     assert!(!p.exists(".env.enc"));
 }
+
+#[test]
+fn a_key_file_variable_naming_a_missing_file_is_named() {
+    let p = key_project("A=1\n");
+    p.envcloak(&["decrypt"])
+        .env("ENVCLOAK_KEY_FILE", "/nonexistent/team.key")
+        .run()
+        .fails(2)
+        .error_says(&["ENVCLOAK_KEY_FILE (/nonexistent/team.key)", "cannot read"]);
+}

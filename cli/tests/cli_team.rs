@@ -649,7 +649,7 @@ fn check_key_file_readable_by_others_is_a_permissions_error() {
     p.chmod(".env.key", 0o644);
     let out = p.envcloak(&["check"]).run().code(1);
     out.stdout_is(&[
-        ".env.key: permissions 0644 are too open: others can read the key; run 'chmod 600 .env.key'",
+        ".env.key: permissions 0644 are too open: group or others can read the key; run 'chmod 600 .env.key'",
         &summary(1, 0),
     ]);
     out.hides(&key);
@@ -678,7 +678,7 @@ fn check_key_file_readable_by_others_beside_env_enc_is_reported() {
     out.hides(&key);
     let out = out.code(1);
     out.has_line(
-        ".env.key: permissions 0644 are too open: others can read the key; run 'chmod 600 .env.key'",
+        ".env.key: permissions 0644 are too open: group or others can read the key; run 'chmod 600 .env.key'",
     );
     let doc = p
         .envcloak(&["check", "--format", "json"])
