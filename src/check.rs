@@ -336,6 +336,7 @@ pub fn check(options: &CheckOptions) -> Result<Report> {
             Some(h) => options.password().map(|password| Sealer::Password {
                 password,
                 iterations: h.iterations,
+                salt: None,
             }),
             None => match options.find_key(&enc) {
                 Ok(found) => found.map(Sealer::Keys),

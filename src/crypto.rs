@@ -664,9 +664,60 @@ pub fn decrypt_at(
 /// This does no policy check: files go through [`PasswordHeader::parse`],
 /// which bounds `iterations`.
 pub fn derive_key(password: &[u8], salt: &[u8], iterations: u32) -> Key {
+    // PBKDF2 is slow on purpose; a command derives the same key more than
+    // once (to check the password before it takes the write lock, then to
+    // open and re-seal under it), so the last few are kept in memory.
+    if let Some(key) = derived::get(password, salt, iterations) {
+        return key;
+    }
     let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
     pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, iterations, &mut bytes[..]);
-    Key::from_bytes(bytes)
+    let key = Key::from_bytes(bytes);
+    derived::put(password, salt, iterations, &key);
+    key
+}
+
+/// The last few keys [`derive_key`] made, with what they were made from;
+/// all of it zeroized when evicted (and the process's memory holds the
+/// password anyway while the command runs).
+mod derived {
+    use std::sync::Mutex;
+
+    use zeroize::Zeroizing;
+
+    use super::Key;
+
+    struct Entry {
+        password: Zeroizing<Vec<u8>>,
+        salt: Vec<u8>,
+        iterations: u32,
+        key: Key,
+    }
+
+    static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+    const MAX: usize = 4;
+
+    pub(super) fn get(password: &[u8], salt: &[u8], iterations: u32) -> Option<Key> {
+        let cache = CACHE.lock().ok()?;
+        cache
+            .iter()
+            .find(|e| e.iterations == iterations && e.salt == salt && *e.password == password)
+            .map(|e| e.key.clone())
+    }
+
+    pub(super) fn put(password: &[u8], salt: &[u8], iterations: u32, key: &Key) {
+        if let Ok(mut cache) = CACHE.lock() {
+            if cache.len() >= MAX {
+                cache.remove(0);
+            }
+            cache.push(Entry {
+                password: Zeroizing::new(password.to_vec()),
+                salt: salt.to_vec(),
+                iterations,
+                key: key.clone(),
+            });
+        }
+    }
 }
 
 /// The header line of a password-mode file:
@@ -773,6 +824,18 @@ pub fn split_file(contents: &[u8]) -> Result<(Option<PasswordHeader>, &[u8]), De
 pub fn encrypt_with_password(password: &[u8], plaintext: &[u8], iterations: u32) -> String {
     let mut salt = vec![0u8; SALT_LEN];
     fill_random(&mut salt);
+    encrypt_with_password_salt(password, plaintext, iterations, salt)
+}
+
+/// [`encrypt_with_password`] with a given salt: a re-write under the same
+/// password keeps the file's salt, so the key (derived once, outside the
+/// write lock) need not be derived again. A new password gets a new salt.
+pub fn encrypt_with_password_salt(
+    password: &[u8],
+    plaintext: &[u8],
+    iterations: u32,
+    salt: Vec<u8>,
+) -> String {
     let header = PasswordHeader {
         iterations: iterations.clamp(MIN_ITERATIONS, MAX_ITERATIONS),
         salt,

@@ -30,6 +30,10 @@ pub enum Sealer {
         password: Zeroizing<String>,
         /// PBKDF2 iterations for the next write.
         iterations: u32,
+        /// The salt for the next write: the file's own when the file is
+        /// re-sealed under the password that opened it (the key is then
+        /// derived once per command); `None` for a fresh one.
+        salt: Option<Vec<u8>>,
     },
 }
 
@@ -117,6 +121,17 @@ pub fn seal_to_string(plaintext: &str, sealer: &Sealer) -> String {
         Sealer::Password {
             password,
             iterations,
+            salt: Some(salt),
+        } => crypto::encrypt_with_password_salt(
+            password.as_bytes(),
+            plaintext.as_bytes(),
+            *iterations,
+            salt.clone(),
+        ),
+        Sealer::Password {
+            password,
+            iterations,
+            salt: None,
         } => crypto::encrypt_with_password(password.as_bytes(), plaintext.as_bytes(), *iterations),
     };
     if !out.ends_with('\n') {

@@ -200,6 +200,7 @@ pub(crate) fn open_for_replacing(
         let sealer = Sealer::Password {
             password: ui::password(&format!("password for {}: ", path.display()), false)?,
             iterations: header.iterations,
+            salt: Some(header.salt),
         };
         let text = vault::open(path, contents, &sealer, None).map_err(|e| {
             Failure::from(e.tried_password(ui::password_source())).hint(format!(
@@ -305,6 +306,7 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
         None if a.password => Sealer::Password {
             password: ui::password(&format!("new password for {}: ", output.display()), true)?,
             iterations: a.iterations,
+            salt: None,
         },
         None => match ui::find_keyring(g, &output)? {
             Some(found) => Sealer::Keys(found.keyring),
@@ -758,10 +760,12 @@ pub fn set(g: &Global, a: SetArgs) -> CmdResult {
         "envcloak set KEY VALUE, or envcloak set KEY to be asked",
     )?;
     let path = ui::encrypted_path(g, None)?;
-    // Asked for before the lock is taken: a prompt never holds up others.
+    // Asked for before the lock is taken: a prompt, or deriving a key from
+    // a password (slow on purpose), never holds up other writers.
     let value = read_value(&a.key, a.value)?;
+    let password = ui::prepare_password(&path)?;
     let lock = ui::lock(&path)?;
-    let (text, sealer) = ui::open_existing(g, &path)?;
+    let (text, sealer) = ui::open_existing_with(g, &path, None, password)?;
     let new = Zeroizing::new(
         dotenv::set_entry(&text, &a.key, &value).map_err(|e| Failure::new(e.to_string()))?,
     );
@@ -773,8 +777,9 @@ pub fn set(g: &Global, a: SetArgs) -> CmdResult {
 pub fn unset(g: &Global, a: UnsetArgs) -> CmdResult {
     ui::check_key_arg(&a.key, "envcloak unset KEY")?;
     let path = ui::encrypted_path(g, None)?;
+    let password = ui::prepare_password(&path)?;
     let lock = ui::lock(&path)?;
-    let (text, sealer) = ui::open_existing(g, &path)?;
+    let (text, sealer) = ui::open_existing_with(g, &path, None, password)?;
     let (new, removed) =
         dotenv::remove_entry(&text, &a.key).map_err(|e| Failure::new(e.to_string()))?;
     let new = Zeroizing::new(new);
@@ -804,6 +809,7 @@ pub fn rotate(g: &Global, a: RotateArgs) -> CmdResult {
         Sealer::Password {
             password: current,
             iterations,
+            ..
         } => {
             let new = new_password(&path)?;
             if *new == *current {
@@ -819,6 +825,8 @@ pub fn rotate(g: &Global, a: RotateArgs) -> CmdResult {
                 password: new,
                 // The count recorded in the file may be higher than ours: keep it.
                 iterations: iterations.max(crypto::DEFAULT_ITERATIONS),
+                // A new password, a new salt.
+                salt: None,
             };
             vault::seal(&path, &text, &sealer, &lock)?;
             ui::note(format!(

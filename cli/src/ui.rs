@@ -358,7 +358,7 @@ pub fn password_prompt(prompt: &str, confirm: bool) -> CmdResult<Zeroizing<Strin
 }
 
 /// Opens an existing encrypted file: its plaintext and the sealer that
-/// writes it back (same keyring, or same password with a fresh salt).
+/// writes it back (same keyring, or same password and salt).
 pub fn open_existing(g: &Global, path: &Path) -> CmdResult<(Zeroizing<String>, Sealer)> {
     open_existing_ttl(g, path, None)
 }
@@ -368,6 +368,33 @@ pub fn open_existing_ttl(
     g: &Global,
     path: &Path,
     ttl: Option<std::time::Duration>,
+) -> CmdResult<(Zeroizing<String>, Sealer)> {
+    open_existing_with(g, path, ttl, None)
+}
+
+/// For a password-mode file: asks for the password and derives its key
+/// now, before the write lock is taken (PBKDF2 takes about a second on
+/// purpose; under the lock it would hold up every other writer). The key
+/// is kept for the rest of the command. `None` for a key-mode file or one
+/// that cannot be read (the locked step reports that).
+pub fn prepare_password(path: &Path) -> CmdResult<Option<Zeroizing<String>>> {
+    let Ok(contents) = envcloak::vault::read(path) else {
+        return Ok(None);
+    };
+    let Ok(Some(header)) = envcloak::vault::password_header(path, &contents) else {
+        return Ok(None);
+    };
+    let pw = password(&format!("password for {}: ", path.display()), false)?;
+    let _warm = envcloak::crypto::derive_key(pw.as_bytes(), &header.salt, header.iterations);
+    Ok(Some(pw))
+}
+
+/// [`open_existing_ttl`] with the password already asked for, if any.
+pub fn open_existing_with(
+    g: &Global,
+    path: &Path,
+    ttl: Option<std::time::Duration>,
+    given: Option<Zeroizing<String>>,
 ) -> CmdResult<(Zeroizing<String>, Sealer)> {
     let contents = envcloak::vault::read(path).map_err(|e| {
         let f = Failure::from(e);
@@ -380,8 +407,14 @@ pub fn open_existing_ttl(
     let (sealer, tried) = match envcloak::vault::password_header(path, &contents)? {
         Some(header) => (
             Sealer::Password {
-                password: password(&format!("password for {}: ", path.display()), false)?,
+                password: match given {
+                    Some(p) => p,
+                    None => password(&format!("password for {}: ", path.display()), false)?,
+                },
                 iterations: header.iterations,
+                // Re-sealed under the password that opened it: same salt,
+                // so the key is not derived again.
+                salt: Some(header.salt),
             },
             None,
         ),

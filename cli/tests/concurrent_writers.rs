@@ -377,3 +377,35 @@ fn wait_for(p: &Project, name: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn parallel_sets_in_password_mode_all_land() {
+    // The key is derived from the password before the lock is taken, and
+    // the file is re-sealed with its own salt: under the lock each `set`
+    // only decrypts and encrypts.
+    let p = Project::new();
+    p.git_init();
+    p.write(".env", "BASE=1\n");
+    p.envcloak(&["encrypt", "--password", "--iterations", "600000"])
+        .env("ENVCLOAK_PASSWORD", "pw-parallel")
+        .run()
+        .ok();
+    std::fs::remove_file(p.p(".env")).unwrap();
+    let runs = (0..12)
+        .map(|i| {
+            set(&p, &format!("P_{i}"), "v")
+                .env("ENVCLOAK_PASSWORD", "pw-parallel")
+                .spawn()
+        })
+        .collect();
+    for out in wait_all(runs) {
+        out.ok();
+    }
+    let out = p
+        .envcloak(&["decrypt", "--format", "json"])
+        .env("ENVCLOAK_PASSWORD", "pw-parallel")
+        .run()
+        .ok();
+    let e: BTreeMap<String, String> = serde_json::from_str(out.stdout()).unwrap();
+    assert_eq!(e.len(), 13, "{:?}", e.keys());
+}

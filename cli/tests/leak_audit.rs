@@ -1485,6 +1485,7 @@ fn library_errors_never_show_values() {
             envcloak::vault::Sealer::Password {
                 password: zeroize::Zeroizing::new(C_PASSWORD.to_owned()),
                 iterations: 600_000,
+                salt: Some(C_PASSWORD.as_bytes().to_vec()),
             }
         ),
     );
