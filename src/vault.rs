@@ -24,7 +24,8 @@ use crate::fsio::{self, WriteLock};
 pub enum Sealer {
     /// A Fernet key or keyring (the first key encrypts).
     Keys(Keyring),
-    /// Password mode: a fresh salt on every write.
+    /// Password mode: a fresh salt for a new password, the file's own when
+    /// it is re-sealed under the password that opened it.
     Password {
         /// The password.
         password: Zeroizing<String>,
