@@ -83,12 +83,16 @@
 //! dotenv-expand) and dotenvy is the yardstick. In these cases dotenvy and
 //! envcloak agree against the other two, by design:
 //!
-//! | input | python-dotenv, node | envcloak (and dotenvy) | why |
-//! |---|---|---|---|
-//! | `A='${X}'` | expands `X` | `${X}` as written | single quotes are literal, as in a shell; write `"${X}"` to expand |
-//! | a line that is not `KEY=value` (`/* ... */`, `KEY: value`, a bare `KEY`, `MY-KEY=1`) | skipped (or read) silently | the whole file fails, naming the line | a dropped line is a missing secret found in production; the error says which line |
-//! | `A="a\qb"` (an unknown escape in double quotes) | `a\qb` | an error naming the line | a typo in an escape is reported, not guessed |
-//! | `A=${B` (an unterminated expansion) | `${B` as written | an error naming the line | the same |
+//! - `A='${X}'`: python-dotenv and node expand `X`; envcloak keeps `${X}`
+//!   as written. Single quotes are literal, as in a shell; write `"${X}"`
+//!   to expand.
+//! - A line that is not `KEY=value` (`/* ... */`, `KEY: value`, a bare
+//!   `KEY`, `MY-KEY=1`): they skip it (or read it) silently; envcloak fails
+//!   the whole file, naming the line. A dropped line is a missing secret
+//!   found in production.
+//! - `A="a\qb"` (an unknown escape in double quotes) and `A=${B` (an
+//!   unterminated expansion): they keep the text as written; envcloak
+//!   reports the line rather than guess what was meant.
 //!
 //! Unicode whitespace is `char::is_whitespace` (as in dotenvy);
 //! python-dotenv's `\s` also counts U+001C to U+001F before a `#`.
