@@ -11,317 +11,15 @@
 //! where the user asked for them (`get KEY`, `ls --show`).
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_envcloak");
+mod common;
 
-// ---------------------------------------------------------------------------
-// Harness
-// ---------------------------------------------------------------------------
-
-/// A temporary project directory; the current directory of every command.
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn new() -> Project {
-        // Under the system temp dir, not target/ (whose parents hold the
-        // crate's own `.git`, which project-root discovery and git would find).
-        let dir = tempfile::Builder::new()
-            .prefix("envcloak-team-")
-            .tempdir()
-            .expect("temp dir");
-        Project { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn p(&self, name: &str) -> PathBuf {
-        self.path().join(name)
-    }
-
-    fn write(&self, name: &str, contents: impl AsRef<[u8]>) {
-        std::fs::write(self.p(name), contents).unwrap();
-    }
-
-    fn chmod(&self, name: &str, mode: u32) {
-        std::fs::set_permissions(self.p(name), std::fs::Permissions::from_mode(mode)).unwrap();
-    }
-
-    fn read(&self, name: &str) -> Vec<u8> {
-        std::fs::read(self.p(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"))
-    }
-
-    fn read_string(&self, name: &str) -> String {
-        String::from_utf8(self.read(name)).unwrap()
-    }
-
-    fn exists(&self, name: &str) -> bool {
-        self.p(name).exists()
-    }
-
-    fn mode(&self, name: &str) -> u32 {
-        std::fs::metadata(self.p(name))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777
-    }
-
-    /// File names directly in the project directory, sorted.
-    fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-
-    /// `envcloak ARGS` in this directory.
-    fn envcloak(&self, args: &[&str]) -> Run<'_> {
-        self.command(BIN, args)
-    }
-
-    fn command(&self, program: &str, args: &[&str]) -> Run<'_> {
-        Run {
-            project: self,
-            program: program.into(),
-            args: args.iter().map(OsString::from).collect(),
-            envs: Vec::new(),
-        }
-    }
-
-    /// `git ARGS`, which must succeed.
-    #[track_caller]
-    fn git(&self, args: &[&str]) -> Out {
-        self.command("git", args).run().code(0)
-    }
-
-    /// A git repository with no user or system configuration.
-    fn git_init(&self) {
-        self.git(&["init", "-q"]);
-    }
-
-    /// `git add` the given files and commit them.
-    fn commit(&self, files: &[&str]) {
-        let mut args = vec!["add", "-f", "--"];
-        args.extend_from_slice(files);
-        self.git(&args);
-        self.git(&["commit", "-q", "-m", "test"]);
-    }
-
-    /// Whether git ignores `name`.
-    fn ignored(&self, name: &str) -> bool {
-        self.command("git", &["check-ignore", "-q", "--no-index", "--", name])
-            .run()
-            .code
-            == 0
-    }
-
-    /// A fresh Fernet key, printed by `envcloak keygen`.
-    fn keygen(&self) -> String {
-        let out = self.envcloak(&["keygen"]).run().code(0);
-        out.stdout.trim_end().to_owned()
-    }
-
-    /// Writes `plaintext` as `.env.enc` with `envcloak encrypt` and a fresh
-    /// key given through `ENVCLOAK_KEY`; leaves no plaintext and no key file
-    /// behind. Returns the key.
-    fn encrypt(&self, plaintext: &str) -> String {
-        let key = self.keygen();
-        self.write("plain.tmp", plaintext);
-        self.envcloak(&["encrypt", "plain.tmp"])
-            .env("ENVCLOAK_KEY", &key)
-            .run()
-            .code(0);
-        std::fs::remove_file(self.p("plain.tmp")).unwrap();
-        assert!(self.exists(".env.enc"));
-        assert!(!self.exists(".env.key"), "a key was given: no key file");
-        key
-    }
-}
-
-/// A command about to run.
-struct Run<'a> {
-    project: &'a Project,
-    program: OsString,
-    args: Vec<OsString>,
-    envs: Vec<(OsString, OsString)>,
-}
-
-impl Run<'_> {
-    fn env(mut self, key: &str, value: impl Into<OsString>) -> Self {
-        self.envs.push((key.into(), value.into()));
-        self
-    }
-
-    #[track_caller]
-    fn run(self) -> Out {
-        let dir = self.project.path();
-        let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args)
-            .current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
-            .env("GIT_AUTHOR_NAME", "Test")
-            .env("GIT_AUTHOR_EMAIL", "test@example.com")
-            .env("GIT_COMMITTER_NAME", "Test")
-            .env("GIT_COMMITTER_EMAIL", "test@example.com")
-            .envs(self.envs.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let what = format!(
-            "`{} {}`",
-            Path::new(&self.program)
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy(),
-            self.args
-                .iter()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        let output = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
-        let stdout = String::from_utf8(output.stdout)
-            .unwrap_or_else(|_| panic!("{what}: standard output is not UTF-8"));
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        let Some(code) = output.status.code() else {
-            panic!("{what} was killed by a signal; stderr:\n{stderr}");
-        };
-        assert!(
-            !stderr.contains("panicked"),
-            "{what} panicked; stderr:\n{stderr}"
-        );
-        Out {
-            what,
-            code,
-            stdout,
-            stderr,
-        }
-    }
-}
-
-/// What a command printed, and its exit code.
-struct Out {
-    what: String,
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    #[track_caller]
-    fn code(self, code: i32) -> Self {
-        assert_eq!(
-            self.code, code,
-            "{}: exit code\n--- stdout:\n{}\n--- stderr:\n{}",
-            self.what, self.stdout, self.stderr
-        );
-        self
-    }
-
-    fn lines(&self) -> Vec<&str> {
-        self.stdout.lines().collect()
-    }
-
-    /// Standard output is exactly these lines.
-    #[track_caller]
-    fn stdout_is(&self, lines: &[&str]) -> &Self {
-        assert_eq!(
-            self.lines(),
-            lines,
-            "{}: standard output\n--- stderr:\n{}",
-            self.what,
-            self.stderr
-        );
-        self
-    }
-
-    /// Standard output has this exact line.
-    #[track_caller]
-    fn has_line(&self, line: &str) -> &Self {
-        assert!(
-            self.stdout.lines().any(|l| l == line),
-            "{}: no line {line:?} on standard output:\n{}\n--- stderr:\n{}",
-            self.what,
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-
-    /// The problem lines of `check`'s text output (without the summary).
-    fn problem_lines(&self) -> Vec<&str> {
-        let lines = self.lines();
-        let n = lines.len().saturating_sub(1);
-        lines[..n].to_vec()
-    }
-
-    /// `secret` is in neither standard output nor standard error.
-    #[track_caller]
-    fn hides(&self, secret: &str) -> &Self {
-        assert!(
-            !self.stdout.contains(secret),
-            "{}: a secret is on stdout:\n{}",
-            self.what,
-            self.stdout
-        );
-        assert!(
-            !self.stderr.contains(secret),
-            "{}: a secret is on stderr:\n{}",
-            self.what,
-            self.stderr
-        );
-        self
-    }
-
-    /// Exit code `code`, nothing on stdout, and one `error: ` line on stderr
-    /// that contains every one of `needles`.
-    #[track_caller]
-    fn fails_with(self, code: i32, needles: &[&str]) -> Self {
-        let out = self.code(code);
-        assert_eq!(out.stdout, "", "{}: stdout while failing", out.what);
-        let errors: Vec<&str> = out
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("error: "))
-            .collect();
-        assert_eq!(errors.len(), 1, "{}: stderr:\n{}", out.what, out.stderr);
-        for n in needles {
-            assert!(
-                errors[0].contains(n),
-                "{}: the error does not mention {n:?}: {}",
-                out.what,
-                errors[0]
-            );
-        }
-        out
-    }
-
-    #[track_caller]
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("{}: not JSON ({e}):\n{}", self.what, self.stdout))
-    }
-}
+use common::{Out, Project};
 
 /// A random string for canaries.
 fn random_hex(n: usize) -> String {
@@ -503,7 +201,7 @@ fn check_type_violations_name_their_env_line() {
         ".env:5: HOSTS: expected csv (from .env:5): ",
         ".env:6: FEATURES: expected json (from .env:6): ",
     ];
-    assert_eq!(problems.len(), expected.len(), "{}", out.stdout);
+    assert_eq!(problems.len(), expected.len(), "{}", out.stdout());
     for (line, prefix) in problems.iter().zip(expected) {
         assert!(line.starts_with(prefix), "{line:?} vs {prefix:?}");
         assert!(line.len() > prefix.len(), "a reason follows: {line:?}");
@@ -580,9 +278,9 @@ fn check_syntax_error_in_env_names_its_line() {
     assert!(
         problems[0].starts_with(".env:3: "),
         "first problem names .env:3: {}",
-        out.stdout
+        out.stdout()
     );
-    assert!(problems[0].contains("unterminated"), "{}", out.stdout);
+    assert!(problems[0].contains("unterminated"), "{}", out.stdout());
     let doc = p
         .envcloak(&["check", "--format", "json"])
         .run()
@@ -671,7 +369,7 @@ fn check_key_file_readable_by_others_is_a_permissions_error() {
 fn check_key_file_readable_by_others_beside_env_enc_is_reported() {
     let p = Project::new();
     p.write(".env.example", "A=\n");
-    let key = p.encrypt("A=1\n");
+    let key = p.encrypt_with_env_key("A=1\n");
     p.write(".env.key", format!("{key}\n"));
     p.chmod(".env.key", 0o644);
     let out = p.envcloak(&["check"]).run();
@@ -763,7 +461,7 @@ fn check_flags_every_random_40_char_hex_in_example() {
         .iter()
         .enumerate()
         .filter(|(i, _)| {
-            !out.stdout
+            !out.stdout()
                 .lines()
                 .any(|l| l.starts_with(&format!(".env.example:{}: TOKEN_{i}: ", i + 1)))
         })
@@ -785,11 +483,11 @@ fn check_unknown_directive_names_its_example_line() {
     p.write(".env", "A=1\n");
     let out = p.envcloak(&["check"]).run().code(1);
     let problems = out.problem_lines();
-    assert_eq!(problems.len(), 1, "{}", out.stdout);
+    assert_eq!(problems.len(), 1, "{}", out.stdout());
     assert!(
         problems[0].starts_with(".env.example:2: unknown directive @requird"),
         "{}",
-        out.stdout
+        out.stdout()
     );
     out.has_line(&summary(1, 0));
     let doc = p
@@ -844,7 +542,7 @@ fn check_counts_values_from_the_environment() {
 fn check_counts_values_from_env_enc_when_a_key_is_given() {
     let p = Project::new();
     p.write(".env.example", "A=\n# @type int\nPORT=\n");
-    let key = p.encrypt("A=secret\nPORT=8000\n");
+    let key = p.encrypt_with_env_key("A=secret\nPORT=8000\n");
     p.envcloak(&["check"])
         .env("ENVCLOAK_KEY", &key)
         .run()
@@ -852,7 +550,7 @@ fn check_counts_values_from_env_enc_when_a_key_is_given() {
         .stdout_is(&["ok: 2 keys of .env.example are set"]);
 
     std::fs::remove_file(p.p(".env.enc")).unwrap();
-    let key = p.encrypt("A=secret\n\nPORT=eighty\nA=again\n");
+    let key = p.encrypt_with_env_key("A=secret\n\nPORT=eighty\nA=again\n");
     let out = p
         .envcloak(&["check"])
         .env("ENVCLOAK_KEY", &key)
@@ -869,7 +567,7 @@ fn check_counts_values_from_env_enc_when_a_key_is_given() {
 fn check_without_a_key_reports_env_enc_as_no_key() {
     let p = Project::new();
     p.write(".env.example", "A=\nB=\n");
-    p.encrypt("A=1\nB=2\n");
+    p.encrypt_with_env_key("A=1\nB=2\n");
     p.write(".env", "A=1\n");
     let no_key = "warning: .env.enc: not read: no key (set ENVCLOAK_KEY or create .env.key); its keys were not checked";
     // B is only in .env.enc, which could not be read.
@@ -948,7 +646,7 @@ fn check_json_lists_the_same_problems_as_text() {
     // An unread .env.enc.
     let no_key = Project::new();
     no_key.write(".env.example", "A=\n");
-    no_key.encrypt("A=1\n");
+    no_key.encrypt_with_env_key("A=1\n");
 
     for (p, expected_kinds) in [
         (
@@ -1272,7 +970,7 @@ fn init_encrypt_writes_env_enc_and_a_key_but_no_env() {
     assert!(!p.exists(".env"), "no plaintext .env");
     assert_eq!(p.mode(".env.key"), 0o600);
     assert!(p.ignored(".env.key"));
-    let plain = p.envcloak(&["decrypt"]).run().code(0).stdout;
+    let plain = p.envcloak(&["decrypt"]).run().code(0).stdout().to_owned();
     let values = assert_made_from_full_example(&plain);
     for v in &values {
         out.hides(v);
@@ -1297,7 +995,8 @@ fn init_encrypt_writes_env_enc_and_a_key_but_no_env() {
         .env("ENVCLOAK_KEY", &key)
         .run()
         .code(0)
-        .stdout;
+        .stdout()
+        .to_owned();
     assert_made_from_full_example(&plain);
 
     // An existing .env.key is used, not replaced.
@@ -1314,7 +1013,8 @@ fn init_encrypt_writes_env_enc_and_a_key_but_no_env() {
         .env("ENVCLOAK_KEY", &key)
         .run()
         .code(0)
-        .stdout;
+        .stdout()
+        .to_owned();
     assert_made_from_full_example(&plain);
 }
 
@@ -1324,7 +1024,7 @@ fn init_encrypt_writes_env_enc_and_a_key_but_no_env() {
 
 /// `.env.enc` (A B C X), `.env` (A B), environment (A); returns the key.
 fn layered(p: &Project) -> String {
-    let key = p.encrypt("X=enc-x\nC=enc-c\nB=enc-b\nA=enc-a\n");
+    let key = p.encrypt_with_env_key("X=enc-x\nC=enc-c\nB=enc-b\nA=enc-a\n");
     p.write(".env", "# local\nA=dotenv-a\nB=dotenv-b\n");
     key
 }
@@ -1339,7 +1039,8 @@ fn get_prints_the_effective_value() {
             .env("A", "env-a")
             .run()
             .code(0)
-            .stdout
+            .stdout()
+            .to_owned()
     };
     assert_eq!(get("A"), "env-a\n", "environment > .env > .env.enc");
     assert_eq!(get("B"), "dotenv-b\n", ".env > .env.enc");
@@ -1379,7 +1080,7 @@ fn ls_lists_keys_and_sources_with_values_hidden() {
             .code(0)
     };
     let rows = |out: &Out| -> Vec<Vec<String>> {
-        out.stdout
+        out.stdout()
             .lines()
             .map(|l| l.split_whitespace().map(str::to_owned).collect())
             .collect()
@@ -1395,7 +1096,7 @@ fn ls_lists_keys_and_sources_with_values_hidden() {
             ["X", ".env.enc:1", "****"],
         ],
         "{}",
-        out.stdout
+        out.stdout()
     );
     for v in ["env-a", "dotenv-", "enc-", "not-listed"] {
         out.hides(v);
@@ -1437,7 +1138,7 @@ fn ls_lists_keys_and_sources_with_values_hidden() {
         out.lines(),
         ["A  .env:2  ****", "B  .env:3  ****"],
         "{}",
-        out.stdout
+        out.stdout()
     );
     assert!(out.stderr.contains(".env.enc not read: no key"));
 }
@@ -1463,7 +1164,7 @@ fn canaries_appear_only_where_asked_for() {
         ),
     );
     p.commit(&[".env.example"]);
-    let key = p.encrypt(&format!(
+    let key = p.encrypt_with_env_key(&format!(
         "PUBLIC_URL={}\nDB_PASSWORD={}\nENC_ONLY={}\nDB_PASSWORD={}\n",
         c("enc_url"),
         c("enc_pw"),
@@ -1536,14 +1237,19 @@ fn canaries_appear_only_where_asked_for() {
     run(&["get", "MISSING_ONE"], Some(key.as_str())).fails_with(1, &["MISSING_ONE"]);
     // Asked for: the canaries are really there.
     assert_eq!(
-        run(&["get", "ENC_ONLY"], Some(key.as_str())).code(0).stdout,
+        run(&["get", "ENC_ONLY"], Some(key.as_str()))
+            .code(0)
+            .stdout(),
         format!("{}\n", c("enc_only"))
     );
     assert_eq!(
-        run(&["get", "TOKEN"], Some(key.as_str())).code(0).stdout,
+        run(&["get", "TOKEN"], Some(key.as_str())).code(0).stdout(),
         format!("{}\n", c("environ"))
     );
-    let shown = run(&["ls", "--show"], Some(key.as_str())).code(0).stdout;
+    let shown = run(&["ls", "--show"], Some(key.as_str()))
+        .code(0)
+        .stdout()
+        .to_owned();
     for what in ["enc_url", "enc_pw2", "enc_only", "port", "extra"] {
         assert!(shown.contains(&c(what)), "ls --show shows {what}");
     }
@@ -1597,14 +1303,14 @@ fn check_reports_example_values_that_break_their_own_type() {
     let out = p.envcloak(&["check"]).run();
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
-        out.stdout
+        out.stdout()
             .contains(".env.example:2: FLAGS: the example's own value is not a valid json"),
         "{}",
-        out.stdout
+        out.stdout()
     );
-    assert!(!out.stdout.contains("GOOD"), "{}", out.stdout);
+    assert!(!out.stdout().contains("GOOD"), "{}", out.stdout());
     // Unquoted JSON keeps its inner quotes (as python-dotenv and node read it).
-    assert!(!out.stdout.contains("BARE"), "{}", out.stdout);
+    assert!(!out.stdout().contains("BARE"), "{}", out.stdout());
 }
 
 #[test]
@@ -1620,8 +1326,12 @@ fn check_keeps_the_profile_when_its_key_is_unusable() {
     p.chmod(".env.staging.key", 0o644);
     let out = p.envcloak(&["check", "--profile", "staging"]).run();
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stdout.contains("permissions"), "{}", out.stdout);
-    assert!(!out.stdout.contains("DB_URL: required"), "{}", out.stdout);
+    assert!(out.stdout().contains("permissions"), "{}", out.stdout());
+    assert!(
+        !out.stdout().contains("DB_URL: required"),
+        "{}",
+        out.stdout()
+    );
 }
 
 #[test]
@@ -1631,7 +1341,6 @@ fn init_encrypt_force_keeps_the_new_encrypted_file_committable() {
     assert_eq!(p.envcloak(&["init", "--encrypt"]).run().code, 0);
     let out = p.envcloak(&["init", "--encrypt", "--force"]).run();
     assert_eq!(out.code, 0, "{}", out.stderr);
-    use std::os::unix::fs::PermissionsExt;
     let mode = |name: &str| std::fs::metadata(p.p(name)).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(".env.enc"), 0o644);
     let backup = std::fs::read_dir(p.p("."))

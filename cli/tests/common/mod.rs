@@ -130,6 +130,60 @@ impl Project {
         out
     }
 
+    /// File names directly in the project directory, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// `git ARGS`, which must succeed.
+    #[track_caller]
+    pub fn git(&self, args: &[&str]) -> Out {
+        self.command("git", args).run().code(0)
+    }
+
+    /// `git add` the given files and commit them.
+    pub fn commit(&self, files: &[&str]) {
+        let mut args = vec!["add", "-f", "--"];
+        args.extend_from_slice(files);
+        self.git(&args);
+        self.git(&["commit", "-q", "-m", "test"]);
+    }
+
+    /// Whether git ignores `name`.
+    pub fn ignored(&self, name: &str) -> bool {
+        self.command("git", &["check-ignore", "-q", "--no-index", "--", name])
+            .run()
+            .code
+            == 0
+    }
+
+    /// A fresh Fernet key, printed by `envcloak keygen`.
+    pub fn keygen(&self) -> String {
+        let out = self.envcloak(&["keygen"]).run().code(0);
+        out.stdout().trim_end().to_owned()
+    }
+
+    /// Writes `plaintext` as `.env.enc` with `envcloak encrypt` and a fresh
+    /// key given through `ENVCLOAK_KEY`; leaves no plaintext and no key file
+    /// behind. Returns the key.
+    pub fn encrypt_with_env_key(&self, plaintext: &str) -> String {
+        let key = self.keygen();
+        self.write("plain.tmp", plaintext);
+        self.envcloak(&["encrypt", "plain.tmp"])
+            .env("ENVCLOAK_KEY", &key)
+            .run()
+            .code(0);
+        std::fs::remove_file(self.p("plain.tmp")).unwrap();
+        assert!(self.exists(".env.enc"));
+        assert!(!self.exists(".env.key"), "a key was given: no key file");
+        key
+    }
+
     /// `.env` -> `.env.enc` with a new `.env.key`; returns the key.
     pub fn encrypt_env(&self, plaintext: &str) -> String {
         self.write(".env", plaintext);
@@ -193,6 +247,16 @@ impl Run<'_> {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.project.path())
+            // git: no user or system configuration, no repository above.
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env(
+                "GIT_CEILING_DIRECTORIES",
+                self.project.path().parent().unwrap_or(self.project.path()),
+            )
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com")
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(if self.stdin.is_some() {
                 Stdio::piped()
@@ -364,5 +428,57 @@ impl Out {
             );
         }
         self
+    }
+
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout().lines().collect()
+    }
+
+    /// Standard output is exactly these lines.
+    #[track_caller]
+    pub fn stdout_is(&self, lines: &[&str]) -> &Self {
+        assert_eq!(
+            self.lines(),
+            lines,
+            "{}: standard output\n--- stderr:\n{}",
+            self.what,
+            self.stderr
+        );
+        self
+    }
+
+    /// Standard output has this exact line.
+    #[track_caller]
+    pub fn has_line(&self, line: &str) -> &Self {
+        assert!(
+            self.stdout().lines().any(|l| l == line),
+            "{}: no line {line:?} on standard output:\n{}\n--- stderr:\n{}",
+            self.what,
+            self.stdout(),
+            self.stderr
+        );
+        self
+    }
+
+    /// The problem lines of `check`'s text output (without the summary).
+    pub fn problem_lines(&self) -> Vec<&str> {
+        let lines = self.lines();
+        let n = lines.len().saturating_sub(1);
+        lines[..n].to_vec()
+    }
+
+    /// Exit code `code`, nothing on stdout, and one `error: ` line on stderr
+    /// that contains every one of `needles`.
+    #[track_caller]
+    pub fn fails_with(self, code: i32, needles: &[&str]) -> Self {
+        let out = self.fails(code);
+        out.error_says(needles);
+        out
+    }
+
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout())
+            .unwrap_or_else(|e| panic!("{}: not JSON ({e}):\n{}", self.what, self.stdout()))
     }
 }
