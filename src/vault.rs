@@ -151,3 +151,270 @@ pub fn seal(path: &Path, plaintext: &str, sealer: &Sealer, lock: &WriteLock) -> 
     let contents = seal_to_string(plaintext, sealer);
     fsio::write_atomic(path, contents.as_bytes(), None)
 }
+
+// ---------------------------------------------------------------------------
+// Changing a vault: open, set, unset, save an edit — each under the lock
+// ---------------------------------------------------------------------------
+
+/// How an encrypted file is opened for a change.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Access {
+    /// Look for a key as [`keys::find`](crate::keys::find) does: the process
+    /// environment (`ENVCLOAK_KEY_<PROFILE>`, `ENVCLOAK_KEY`,
+    /// `ENVCLOAK_KEY_FILE`, `ENVCLOAK_KEY_CMD`), then `.env.key` beside the
+    /// file. For a password-mode file, `ENVCLOAK_PASSWORD`.
+    Search {
+        /// The active profile, if any.
+        profile: Option<String>,
+    },
+    /// Read the key from this file (the CLI's `--key-file`).
+    KeyFile(std::path::PathBuf),
+    /// A password, for a password-mode file.
+    Password(Zeroizing<String>),
+}
+
+impl fmt::Debug for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Access::Search { profile } => write!(f, "Access::Search({profile:?})"),
+            Access::KeyFile(p) => write!(f, "Access::KeyFile({})", p.display()),
+            Access::Password(_) => f.write_str("Access::Password(<redacted>)"),
+        }
+    }
+}
+
+/// An encrypted file opened in memory: its plaintext, the sealer that
+/// writes it back (the same keyring, or the same password and salt), and
+/// the bytes it was read from (to tell later whether someone changed it).
+pub struct Opened {
+    /// The decrypted text.
+    pub text: Zeroizing<String>,
+    /// What seals it back.
+    pub sealer: Sealer,
+    /// The file's contents when it was opened.
+    pub contents: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for Opened {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Opened({:?}, <redacted>)", self.sealer)
+    }
+}
+
+/// Whether the encrypted file at `path` is in password mode (so a caller
+/// knows to ask for a password before [`open_with`]).
+pub fn is_password_file(path: &Path) -> Result<bool> {
+    let contents = read(path)?;
+    Ok(password_header(path, &contents)?.is_some())
+}
+
+/// Opens the encrypted file at `path` with `access`, with nothing written
+/// anywhere. A key that does not open it is an [`Error::Decrypt`] naming
+/// where the key came from and what it shadows; no key is an
+/// [`Error::KeyNotFound`] listing where it looked.
+pub fn open_with(path: &Path, access: &Access, ttl: Option<Duration>) -> Result<Opened> {
+    let contents = read(path)?;
+    let (sealer, tried) = match (password_header(path, &contents)?, access) {
+        (Some(header), _) => {
+            let (password, from) = match access {
+                Access::Password(p) => (p.clone(), "the password given"),
+                _ => match std::env::var("ENVCLOAK_PASSWORD")
+                    .ok()
+                    .filter(|p| !p.is_empty())
+                {
+                    Some(p) => (Zeroizing::new(p), "ENVCLOAK_PASSWORD"),
+                    None => {
+                        return Err(Error::Decrypt {
+                            path: path.to_path_buf(),
+                            kind: crypto::DecryptError::PasswordRequired,
+                            key: None,
+                        });
+                    }
+                },
+            };
+            (
+                Sealer::Password {
+                    password,
+                    iterations: header.iterations,
+                    salt: Some(header.salt),
+                },
+                Tried::Password(from),
+            )
+        }
+        (None, Access::KeyFile(file)) => (
+            Sealer::Keys(crate::keys::read_key_file(file)?),
+            Tried::Key(crate::keys::KeySource::Named(file.clone()).to_string()),
+        ),
+        (None, Access::Password(_)) => {
+            return Err(Error::Decrypt {
+                path: path.to_path_buf(),
+                kind: crypto::DecryptError::BadHeader(
+                    "missing: the file is encrypted with a key, not a password",
+                ),
+                key: None,
+            });
+        }
+        (None, Access::Search { profile }) => {
+            let env = |name: &str| std::env::var(name).ok();
+            let search = crate::keys::Search {
+                env: &env,
+                profile: profile.as_deref(),
+                encrypted: path,
+            };
+            crate::keys::check_process_env_utf8(&search)?;
+            let found = crate::keys::require(&search)?;
+            let tried = found.describe();
+            (Sealer::Keys(found.keyring), Tried::Key(tried))
+        }
+    };
+    let text = open(path, &contents, &sealer, ttl).map_err(|e| match &tried {
+        Tried::Key(from) => e.tried_key(from),
+        Tried::Password(from) => e.tried_password(from),
+    })?;
+    Ok(Opened {
+        text,
+        sealer,
+        contents,
+    })
+}
+
+enum Tried {
+    Key(String),
+    Password(&'static str),
+}
+
+/// A read-modify-write of the encrypted file at `path`, under its write
+/// lock: opens it with `access`, gives the text to `change`, and seals what
+/// `change` returns (`None`: nothing to write). Returns whether it wrote.
+pub fn update(
+    path: &Path,
+    access: &Access,
+    lock: &fsio::LockOptions<'_>,
+    change: impl FnOnce(&str) -> Result<Option<Zeroizing<String>>>,
+) -> Result<bool> {
+    let guard = fsio::lock_with(path, lock)?;
+    let opened = open_with(path, access, None)?;
+    match change(&opened.text)? {
+        Some(new) => {
+            seal(path, &new, &opened.sealer, &guard)?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Sets `key` to `value` in the encrypted file at `path` (the entry
+/// rewritten in place, or appended), under its write lock.
+///
+/// ```
+/// use envcloak::crypto::{self, Key, Keyring};
+/// use envcloak::fsio::LockOptions;
+/// use envcloak::vault::{self, Access};
+/// # let dir = tempfile::tempdir()?;
+/// let key = Key::generate();
+/// let file = dir.path().join(".env.enc");
+/// let keyfile = dir.path().join("team.key");
+/// std::fs::write(&file, crypto::encrypt(&Keyring::from(key.clone()), b"A=1\n"))?;
+/// # { use std::os::unix::fs::PermissionsExt;
+/// std::fs::write(&keyfile, key.to_base64().as_str())?;
+/// std::fs::set_permissions(&keyfile, std::fs::Permissions::from_mode(0o600))?; }
+/// let access = Access::KeyFile(keyfile);
+/// vault::set(&file, &access, &LockOptions::from_env()?, "B", "two words")?;
+/// assert!(vault::unset(&file, &access, &LockOptions::from_env()?, "A")?);
+/// assert_eq!(vault::open_with(&file, &access, None)?.text.as_str(), "B='two words'\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn set(
+    path: &Path,
+    access: &Access,
+    lock: &fsio::LockOptions<'_>,
+    key: &str,
+    value: &str,
+) -> Result<()> {
+    update(path, access, lock, |text| {
+        dotenv::set_entry(text, key, value)
+            .map(|t| Some(Zeroizing::new(t)))
+            .map_err(|e| parse_error(path, e))
+    })
+    .map(drop)
+}
+
+/// Removes every entry for `key` from the encrypted file at `path`, under
+/// its write lock. `Ok(false)` (and nothing written) when it has none.
+pub fn unset(
+    path: &Path,
+    access: &Access,
+    lock: &fsio::LockOptions<'_>,
+    key: &str,
+) -> Result<bool> {
+    update(path, access, lock, |text| {
+        let (new, removed) = dotenv::remove_entry(text, key).map_err(|e| parse_error(path, e))?;
+        Ok((removed > 0).then(|| Zeroizing::new(new)))
+    })
+}
+
+fn parse_error(path: &Path, e: dotenv::ParseError) -> Error {
+    Error::Parse {
+        path: path.to_path_buf(),
+        line: e.line,
+        reason: e.kind.to_string().into(),
+    }
+}
+
+/// What [`save_edit`] did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Saved {
+    /// Nobody else had changed the file: the edit was sealed as it was.
+    Saved,
+    /// Someone else changed the file meanwhile, on other keys: both sides'
+    /// changes were merged by key and sealed.
+    Merged,
+    /// Both changed the same keys differently: nothing was written. `text`
+    /// is the merged text with both versions of each key between markers,
+    /// to edit again; `base` is the file as it is now, to save against.
+    Conflict {
+        /// The merged text with conflict markers.
+        text: Zeroizing<String>,
+        /// The keys in conflict.
+        keys: Vec<String>,
+        /// The file as it is now.
+        base: Box<Opened>,
+    },
+}
+
+/// Saves `edited`, an edit of `base` (opened earlier with [`open_with`],
+/// without holding the lock while a person edited): under the write lock,
+/// if the file is still as `base` read it, `edited` is sealed; if someone
+/// changed it meanwhile (even re-keyed it), the two are merged by key with
+/// [`merge`](crate::merge::merge) and sealed with what opens the file now,
+/// or, when a key changed on both sides, [`Saved::Conflict`] comes back and
+/// nothing is written. `edited` must be valid dotenv text.
+pub fn save_edit(
+    path: &Path,
+    access: &Access,
+    lock: &fsio::LockOptions<'_>,
+    base: &Opened,
+    edited: &str,
+) -> Result<Saved> {
+    validate(path, edited)?;
+    let guard = fsio::lock_with(path, lock)?;
+    let now = read(path)?;
+    if *now == *base.contents {
+        seal(path, edited, &base.sealer, &guard)?;
+        return Ok(Saved::Saved);
+    }
+    let theirs = open_with(path, access, None)?;
+    let merged =
+        crate::merge::merge(&base.text, edited, &theirs.text).map_err(|e| parse_error(path, e))?;
+    if merged.conflicts.is_empty() {
+        seal(path, &merged.text, &theirs.sealer, &guard)?;
+        return Ok(Saved::Merged);
+    }
+    Ok(Saved::Conflict {
+        text: merged.text,
+        keys: merged.conflicts,
+        base: Box::new(theirs),
+    })
+}

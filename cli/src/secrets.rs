@@ -515,8 +515,18 @@ pub fn edit(g: &Global, a: EditArgs) -> CmdResult {
     let path = ui::encrypted_path(g, a.input.as_deref())?;
     // The file is not locked while the editor is open (that may take
     // minutes); what others write meanwhile is merged by key on saving.
-    let mut base_contents = vault::read(&path)?;
-    let (mut base, mut sealer) = ui::open_existing(g, &path)?;
+    ui::require_exists(&path)?;
+    let password = ui::prepare_password(&path)?;
+    let access = ui::access(g, &path, password)?;
+    let mut base = ui::open_vault(
+        g,
+        &path,
+        None,
+        match &access {
+            vault::Access::Password(p) => Some(p.clone()),
+            _ => None,
+        },
+    )?;
     let editor = ["VISUAL", "EDITOR"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
@@ -530,9 +540,9 @@ pub fn edit(g: &Global, a: EditArgs) -> CmdResult {
     let dir = builder
         .tempdir()
         .map_err(|e| Failure::new(format!("creating a private temporary directory: {e}")))?;
-    let mut tmp = PrivateFile::create(dir.path().join(".env"), base.as_bytes())?;
+    let mut tmp = PrivateFile::create(dir.path().join(".env"), base.text.as_bytes())?;
     // What the editor was given this round.
-    let mut shown = Zeroizing::new(base.to_string());
+    let mut shown = Zeroizing::new(base.text.to_string());
     let mut merging = false;
     // Ctrl-C (or a hang-up) while the editor runs must not kill envcloak
     // before it wipes the plaintext: catch them, let the editor react, clean up.
@@ -585,11 +595,11 @@ pub fn edit(g: &Global, a: EditArgs) -> CmdResult {
         }
         // Someone may hold the lock for long: at a terminal, the edit is
         // not thrown away for that.
-        let lock = loop {
-            match ui::lock(&path) {
-                Ok(lock) => break lock,
-                Err(f) if std::io::stdin().is_terminal() => {
-                    ui::report(&f);
+        ui::ensure_lock_ignored(&[&path])?;
+        let saved = loop {
+            match vault::save_edit(&path, &access, &ui::lock_options()?, &base, &edited) {
+                Err(envcloak::Error::LockTimeout { .. }) if std::io::stdin().is_terminal() => {
+                    ui::note("another envcloak still holds the file");
                     if !ask("keep waiting to save? [Y/n] ")? {
                         return Err(Failure::new(format!(
                             "not saved; {} is unchanged",
@@ -597,41 +607,38 @@ pub fn edit(g: &Global, a: EditArgs) -> CmdResult {
                         )));
                     }
                 }
-                Err(f) => return Err(f),
+                other => break other?,
             }
         };
-        let now = vault::read(&path)?;
-        if *now == *base_contents {
-            vault::seal(&path, &edited, &sealer, &lock)?;
-            ui::note(format!("saved {}", path.display()));
-            return ok();
+        match saved {
+            vault::Saved::Merged => {
+                ui::note(format!(
+                    "saved {}, merged with changes another writer made meanwhile",
+                    path.display()
+                ));
+                return ok();
+            }
+            vault::Saved::Conflict {
+                text,
+                keys,
+                base: now,
+            } => {
+                ui::note(format!(
+                    "{} changed while you were editing, and {} changed on both sides: both versions are marked; keep one of each and save",
+                    path.display(),
+                    keys.join(", ")
+                ));
+                drop(tmp);
+                tmp = PrivateFile::create(dir.path().join(".env"), text.as_bytes())?;
+                shown = Zeroizing::new(text.to_string());
+                base = *now;
+                merging = true;
+            }
+            _ => {
+                ui::note(format!("saved {}", path.display()));
+                return ok();
+            }
         }
-        // Someone else wrote the file while the editor was open (maybe
-        // with a rotated key): merge their changes into ours, by key.
-        let (theirs, their_sealer) = ui::open_existing(g, &path)?;
-        let merged = envcloak::merge::merge(&base, &edited, &theirs)
-            .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
-        if merged.conflicts.is_empty() {
-            vault::seal(&path, &merged.text, &their_sealer, &lock)?;
-            ui::note(format!(
-                "saved {}, merged with changes another writer made meanwhile",
-                path.display()
-            ));
-            return ok();
-        }
-        drop(lock);
-        ui::note(format!(
-            "{} changed while you were editing, and {} changed on both sides: both versions are marked; keep one of each and save",
-            path.display(),
-            merged.conflicts.join(", ")
-        ));
-        drop(tmp);
-        tmp = PrivateFile::create(dir.path().join(".env"), merged.text.as_bytes())?;
-        shown = Zeroizing::new(merged.text.to_string());
-        base = theirs;
-        base_contents = now;
-        sealer = their_sealer;
-        merging = true;
     }
 }
 
@@ -763,13 +770,11 @@ pub fn set(g: &Global, a: SetArgs) -> CmdResult {
     // Asked for before the lock is taken: a prompt, or deriving a key from
     // a password (slow on purpose), never holds up other writers.
     let value = read_value(&a.key, a.value)?;
+    ui::require_exists(&path)?;
     let password = ui::prepare_password(&path)?;
-    let lock = ui::lock(&path)?;
-    let (text, sealer) = ui::open_existing_with(g, &path, None, password)?;
-    let new = Zeroizing::new(
-        dotenv::set_entry(&text, &a.key, &value).map_err(|e| Failure::new(e.to_string()))?,
-    );
-    vault::seal(&path, &new, &sealer, &lock)?;
+    let access = ui::access(g, &path, password)?;
+    ui::ensure_lock_ignored(&[&path])?;
+    vault::set(&path, &access, &ui::lock_options()?, &a.key, &value)?;
     ui::note(format!("set {} in {}", a.key, path.display()));
     ok()
 }
@@ -777,16 +782,13 @@ pub fn set(g: &Global, a: SetArgs) -> CmdResult {
 pub fn unset(g: &Global, a: UnsetArgs) -> CmdResult {
     ui::check_key_arg(&a.key, "envcloak unset KEY")?;
     let path = ui::encrypted_path(g, None)?;
+    ui::require_exists(&path)?;
     let password = ui::prepare_password(&path)?;
-    let lock = ui::lock(&path)?;
-    let (text, sealer) = ui::open_existing_with(g, &path, None, password)?;
-    let (new, removed) =
-        dotenv::remove_entry(&text, &a.key).map_err(|e| Failure::new(e.to_string()))?;
-    let new = Zeroizing::new(new);
-    if removed == 0 {
+    let access = ui::access(g, &path, password)?;
+    ui::ensure_lock_ignored(&[&path])?;
+    if !vault::unset(&path, &access, &ui::lock_options()?, &a.key)? {
         return Err(Failure::new(format!("{}: not in {}", a.key, path.display())).code(1));
     }
-    vault::seal(&path, &new, &sealer, &lock)?;
     ui::note(format!("removed {} from {}", a.key, path.display()));
     ok()
 }

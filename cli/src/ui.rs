@@ -179,19 +179,27 @@ pub fn lock(path: &Path) -> CmdResult<WriteLock> {
 /// Takes the write locks for every one of `paths`, in a fixed order (see
 /// [`fsio::lock_all_with`]): for a command that writes in two directories.
 pub fn lock_all(paths: &[&Path]) -> CmdResult<Vec<WriteLock>> {
-    let base = fsio::LockOptions::from_env()?;
-    let notify = |p: &Path| {
+    ensure_lock_ignored(paths)?;
+    Ok(fsio::lock_all_with(paths, &lock_options()?)?)
+}
+
+/// How the CLI waits for a write lock: `ENVCLOAK_LOCK_TIMEOUT`, and a note
+/// on stderr after a second.
+pub fn lock_options() -> CmdResult<fsio::LockOptions<'static>> {
+    fn notify(p: &Path) {
         note(format!(
             "waiting for another envcloak writing {}…",
             p.display()
-        ))
-    };
-    let options = fsio::LockOptions {
-        timeout: base.timeout,
-        on_wait: Some(&notify),
-    };
-    let locks = fsio::lock_all_with(paths, &options)?;
-    // The lock files must not show up in `git status` (nor be committed).
+        ));
+    }
+    let mut options = fsio::LockOptions::from_env()?;
+    options.on_wait = Some(&notify);
+    Ok(options)
+}
+
+/// The lock files beside `paths` must not show up in `git status` (nor be
+/// committed): made sure of before they are created.
+pub fn ensure_lock_ignored(paths: &[&Path]) -> CmdResult<()> {
     for path in paths {
         let lock_file = fsio::parent_dir(&fsio::resolve(path)?).join(fsio::LOCK_FILE);
         if !envcloak::gitignore::is_ignored(&lock_file)
@@ -200,7 +208,7 @@ pub fn lock_all(paths: &[&Path]) -> CmdResult<Vec<WriteLock>> {
             ensure_ignored_as(&lock_file, fsio::LOCK_FILE)?;
         }
     }
-    Ok(locks)
+    Ok(())
 }
 
 /// Makes sure git ignores `path` (and envcloak's temporary and lock files
@@ -386,7 +394,8 @@ pub fn prepare_password(path: &Path) -> CmdResult<Option<Zeroizing<String>>> {
     };
     let pw = password(&format!("password for {}: ", path.display()), false)?;
     let _warm = envcloak::crypto::derive_key(pw.as_bytes(), &header.salt, header.iterations);
-    Ok(Some(pw))
+    // From ENVCLOAK_PASSWORD, the library reads it again (and names it).
+    Ok((password_source() != "ENVCLOAK_PASSWORD").then_some(pw))
 }
 
 /// [`open_existing_ttl`] with the password already asked for, if any.
@@ -396,39 +405,61 @@ pub fn open_existing_with(
     ttl: Option<std::time::Duration>,
     given: Option<Zeroizing<String>>,
 ) -> CmdResult<(Zeroizing<String>, Sealer)> {
-    let contents = envcloak::vault::read(path).map_err(|e| {
-        let f = Failure::from(e);
-        if path.exists() {
-            f
-        } else {
-            f.hint("create it with 'envcloak encrypt' (from .env) or 'envcloak init --encrypt'")
-        }
-    })?;
-    let (sealer, tried) = match envcloak::vault::password_header(path, &contents)? {
-        Some(header) => (
-            Sealer::Password {
-                password: match given {
-                    Some(p) => p,
-                    None => password(&format!("password for {}: ", path.display()), false)?,
-                },
-                iterations: header.iterations,
-                // Re-sealed under the password that opened it: same salt,
-                // so the key is not derived again.
-                salt: Some(header.salt),
-            },
-            None,
-        ),
-        None => {
-            let found = require_keyring(g, path)?;
-            let tried = found.describe();
-            (Sealer::Keys(found.keyring), Some(tried))
-        }
-    };
-    let text = envcloak::vault::open(path, &contents, &sealer, ttl).map_err(|e| match tried {
-        Some(key) => e.tried_key(key),
-        None => e.tried_password(password_source()),
-    })?;
-    Ok((text, sealer))
+    let opened = open_vault(g, path, ttl, given)?;
+    Ok((opened.text, opened.sealer))
+}
+
+/// How to open `path`: the password (asked for now if the file is in
+/// password mode and none was given), `--key-file`, or the key search.
+pub fn access(
+    g: &Global,
+    path: &Path,
+    given: Option<Zeroizing<String>>,
+) -> CmdResult<envcloak::vault::Access> {
+    use envcloak::vault::Access;
+    if let Some(p) = given {
+        return Ok(Access::Password(p));
+    }
+    // ENVCLOAK_PASSWORD is read (and named in errors) by the library.
+    if envcloak::vault::is_password_file(path).unwrap_or(false)
+        && password_source() != "ENVCLOAK_PASSWORD"
+    {
+        return Ok(Access::Password(password(
+            &format!("password for {}: ", path.display()),
+            false,
+        )?));
+    }
+    Ok(match &g.key_file {
+        Some(file) => Access::KeyFile(file.clone()),
+        None => Access::Search {
+            profile: profile(g)?,
+        },
+    })
+}
+
+/// An error (with a hint to create it) unless the encrypted file exists.
+pub fn require_exists(path: &Path) -> CmdResult<()> {
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Ok(());
+    }
+    match envcloak::vault::read(path) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Failure::from(e)
+            .hint("create it with 'envcloak encrypt' (from .env) or 'envcloak init --encrypt'")),
+    }
+}
+
+/// Opens `path` through the library ([`envcloak::vault::open_with`]), with
+/// the CLI's hints.
+pub fn open_vault(
+    g: &Global,
+    path: &Path,
+    ttl: Option<std::time::Duration>,
+    given: Option<Zeroizing<String>>,
+) -> CmdResult<envcloak::vault::Opened> {
+    require_exists(path)?;
+    let access = access(g, path, given)?;
+    Ok(envcloak::vault::open_with(path, &access, ttl)?)
 }
 
 /// Builds the layered configuration the way the library would, with the
