@@ -418,3 +418,184 @@ pub fn save_edit(
         base: Box::new(theirs),
     })
 }
+
+/// Where [`rotate`] put the new keyring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rotated {
+    /// Written to this key file (the one the key was read from).
+    KeyFile(std::path::PathBuf),
+    /// Handed to the `show` callback (the key came from a variable or a
+    /// command, which only the user can update).
+    Shown,
+}
+
+/// A new key first in the keyring (or, with `drop_old`, only the first
+/// key kept), and the file re-encrypted with it, under the write locks of
+/// the file and of its key file.
+///
+/// When the key was read from a file (`.env.key`, `ENVCLOAK_KEY_FILE`,
+/// [`Access::KeyFile`]), `write` must be given and the new keyring goes
+/// there, in an order that leaves a key file that opens the file whenever
+/// the process is killed: first every key (new and old), then the file
+/// sealed with the new key, then the key file narrowed. When it came from a
+/// variable or a command, `write` is refused (the variable would still
+/// win), and the new keyring is handed to `show` — before the file is
+/// sealed with it, and not sealed at all if `show` fails. A password-mode
+/// file is [`change_password`]'s.
+pub fn rotate<E: From<Error>>(
+    path: &Path,
+    access: &Access,
+    lock: &fsio::LockOptions<'_>,
+    drop_old: bool,
+    write: bool,
+    show: impl FnOnce(&Keyring) -> std::result::Result<(), E>,
+) -> std::result::Result<Rotated, E> {
+    let source = key_source(path, access)?;
+    let key_file = source
+        .as_ref()
+        .and_then(|s| s.file())
+        .map(Path::to_path_buf);
+    let mut targets = vec![path];
+    targets.extend(key_file.as_deref());
+    let guards = fsio::lock_all_with(&targets, lock)?;
+    let guard = guards
+        .iter()
+        .find(|g| g.check_covers(path).is_ok())
+        .ok_or_else(|| Error::io(path, std::io::Error::other("no lock covers the file")))?;
+    let opened = open_with(path, access, None)?;
+    let Sealer::Keys(old) = &opened.sealer else {
+        return Err(Error::Key {
+            origin: "password".into(),
+            reason: "this file is encrypted with a password: change the password instead".into(),
+        }
+        .into());
+    };
+    let origin = source.map(|s| s.to_string()).unwrap_or_default();
+    match (&key_file, write) {
+        (None, true) => {
+            return Err(Error::Key {
+                origin: origin.into(),
+                reason: "it would still take precedence over a key file written now: store \
+                         the new keyring where it comes from instead (rotate without --write), \
+                         or name a key file"
+                    .into(),
+            }
+            .into());
+        }
+        (Some(file), false) => {
+            return Err(Error::Key {
+                origin: file.display().to_string().into(),
+                reason: format!(
+                    "without writing the new keyring there, it would no longer open {}; \
+                     nothing was changed (rotate with --write)",
+                    path.display()
+                )
+                .into(),
+            }
+            .into());
+        }
+        _ => {}
+    }
+    let ring = if drop_old {
+        Keyring::from(old.first().clone())
+    } else {
+        let mut keys = vec![crypto::Key::generate()];
+        keys.extend(old.keys().iter().cloned());
+        Keyring::new(keys).map_err(|e| Error::Key {
+            origin: origin.clone().into(),
+            reason: e.to_string().into(),
+        })?
+    };
+    match &key_file {
+        Some(file) => {
+            let mut both: Vec<crypto::Key> = ring.keys().to_vec();
+            both.extend(
+                old.keys()
+                    .iter()
+                    .filter(|k| !ring.keys().contains(k))
+                    .cloned(),
+            );
+            let both = Keyring::new(both).map_err(|e| Error::Key {
+                origin: origin.clone().into(),
+                reason: e.to_string().into(),
+            })?;
+            write_keyring(file, &both)?;
+            seal(path, &opened.text, &Sealer::Keys(ring.clone()), guard)?;
+            if both != ring {
+                write_keyring(file, &ring)?;
+            }
+            Ok(Rotated::KeyFile(file.clone()))
+        }
+        None => {
+            show(&ring)?;
+            seal(path, &opened.text, &Sealer::Keys(ring), guard)?;
+            Ok(Rotated::Shown)
+        }
+    }
+}
+
+/// Where the key for `path` comes from under `access`, without reading it.
+fn key_source(path: &Path, access: &Access) -> Result<Option<crate::keys::KeySource>> {
+    Ok(match access {
+        Access::KeyFile(file) => Some(crate::keys::KeySource::Named(file.clone())),
+        Access::Password(_) => None,
+        Access::Search { profile } => {
+            let env = |name: &str| std::env::var(name).ok();
+            let search = crate::keys::Search {
+                env: &env,
+                profile: profile.as_deref(),
+                encrypted: path,
+            };
+            crate::keys::find(&search)?.map(|f| f.source)
+        }
+    })
+}
+
+fn write_keyring(path: &Path, ring: &Keyring) -> Result<()> {
+    let mut line = ring.to_base64();
+    line.push('\n');
+    fsio::write_atomic(path, line.as_bytes(), Some(0o600))
+}
+
+/// Re-encrypts the password-mode file at `path` under `new` (with a new
+/// salt, and at least the default iteration count), under its write lock;
+/// `access` must open it (the current password). The same password again
+/// is refused.
+pub fn change_password(
+    path: &Path,
+    access: &Access,
+    lock: &fsio::LockOptions<'_>,
+    new: Zeroizing<String>,
+) -> Result<()> {
+    let guard = fsio::lock_with(path, lock)?;
+    let opened = open_with(path, access, None)?;
+    let Sealer::Password {
+        password,
+        iterations,
+        ..
+    } = &opened.sealer
+    else {
+        return Err(Error::Key {
+            origin: path.display().to_string().into(),
+            reason: "encrypted with a key, not a password: rotate the key instead".into(),
+        });
+    };
+    if *password == new {
+        return Err(Error::Setting {
+            name: "the new password".into(),
+            reason: format!(
+                "is the same as the current one; {} is unchanged",
+                path.display()
+            )
+            .into(),
+        });
+    }
+    let sealer = Sealer::Password {
+        password: new,
+        // The count recorded in the file may be higher than ours: keep it.
+        iterations: (*iterations).max(crypto::DEFAULT_ITERATIONS),
+        salt: None,
+    };
+    seal(path, &opened.text, &sealer, &guard)
+}

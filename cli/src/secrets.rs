@@ -795,120 +795,75 @@ pub fn unset(g: &Global, a: UnsetArgs) -> CmdResult {
 
 pub fn rotate(g: &Global, a: RotateArgs) -> CmdResult {
     let path = ui::encrypted_path(g, None)?;
-    // The key file may live in another directory: both locks are taken up
-    // front, in a fixed order, so that two rotations never deadlock.
-    let key_file = match ui::find_keyring(g, &path) {
-        Ok(Some(found)) => found.source.file().map(Path::to_path_buf),
-        _ => None,
+    ui::require_exists(&path)?;
+    let lock = ui::lock_options()?;
+    if vault::is_password_file(&path)? {
+        let current = ui::access(g, &path, None)?;
+        let new = new_password(&path)?;
+        ui::ensure_lock_ignored(&[&path])?;
+        vault::change_password(&path, &current, &lock, new).map_err(|e| {
+            let same = matches!(e, envcloak::Error::Setting { .. });
+            let f = Failure::from(e);
+            if same {
+                f.hint("set ENVCLOAK_NEW_PASSWORD (or answer the prompt) with a different password")
+            } else {
+                f
+            }
+        })?;
+        ui::note(format!(
+            "re-encrypted {} with the new password",
+            path.display()
+        ));
+        return ok();
+    }
+    let access = ui::access(g, &path, None)?;
+    // The key file (when the key is read from one) is kept out of git, and
+    // so are the lock files of both directories.
+    let (key_file, origin) = match ui::find_keyring(g, &path) {
+        Ok(Some(found)) => (
+            found.source.file().map(Path::to_path_buf),
+            found.origin.clone(),
+        ),
+        _ => (None, "the key's source".to_owned()),
     };
     let mut targets = vec![path.as_path()];
     targets.extend(key_file.as_deref());
-    let _locks = ui::lock_all(&targets)?;
-    let lock = ui::lock(&path)?;
-    let (text, sealer) = ui::open_existing(g, &path)?;
-    let old = match sealer {
-        Sealer::Keys(old) => old,
-        Sealer::Password {
-            password: current,
-            iterations,
-            ..
-        } => {
-            let new = new_password(&path)?;
-            if *new == *current {
-                return Err(Failure::new(format!(
-                    "the new password is the same as the current one; {} is unchanged",
-                    path.display()
-                ))
-                .hint(
-                    "set ENVCLOAK_NEW_PASSWORD (or answer the prompt) with a different password",
-                ));
-            }
-            let sealer = Sealer::Password {
-                password: new,
-                // The count recorded in the file may be higher than ours: keep it.
-                iterations: iterations.max(crypto::DEFAULT_ITERATIONS),
-                // A new password, a new salt.
-                salt: None,
-            };
-            vault::seal(&path, &text, &sealer, &lock)?;
-            ui::note(format!(
-                "re-encrypted {} with the new password",
-                path.display()
-            ));
-            return ok();
-        }
-    };
-    let found = ui::require_keyring(g, &path)?;
-    let origin = found.origin.clone();
-    let stored_in = found.source.file().map(Path::to_path_buf);
-    if a.write && stored_in.is_none() {
-        // ENVCLOAK_KEY (or the key command) would still win over any file
-        // --write updates, and no longer open the re-encrypted file.
-        return Err(Failure::new(format!(
-            "the key comes from {origin}, which would still take precedence over a key file"
-        ))
-        .hint(format!(
-            "run 'envcloak rotate' without --write and store the printed keyring where \
-             {origin} comes from (or name a key file with --key-file)"
-        )));
-    }
-    if !a.write
-        && let Some(file) = &stored_in
+    ui::ensure_lock_ignored(&targets)?;
+    if let Some(file) = &key_file
+        && a.write
     {
-        return Err(Failure::new(format!(
-            "the key comes from {}: without --write it would no longer open {}; nothing was changed",
-            file.display(),
-            path.display()
-        ))
-        .hint("run 'envcloak rotate --write' to store the new keyring there"));
+        ui::ensure_ignored(file)?;
     }
-    let ring = if a.drop_old {
-        Keyring::new(vec![old.first().clone()])
-    } else {
-        let mut keys = vec![Key::generate()];
-        keys.extend(old.keys().iter().cloned());
-        Keyring::new(keys)
-    }
-    .map_err(|e| Failure::new(e.to_string()))?;
-    match &stored_in {
-        Some(key_file) => {
-            // The key file always holds a key that opens the file, even if
-            // this process is killed between any two steps: first every key
-            // (old and new), then the file sealed with the new one, then the
-            // key file narrowed to the new keyring.
-            let _key_lock = ui::lock(key_file)?;
-            ui::ensure_ignored(key_file)?;
-            let mut both: Vec<Key> = ring.keys().to_vec();
-            both.extend(
-                old.keys()
-                    .iter()
-                    .filter(|k| !ring.keys().contains(k))
-                    .cloned(),
-            );
-            let both = Keyring::new(both).map_err(|e| Failure::new(e.to_string()))?;
-            write_keyring(key_file, &both)?;
-            vault::seal(&path, &text, &Sealer::Keys(ring.clone()), &lock)?;
-            if both != ring {
-                write_keyring(key_file, &ring)?;
+    let show = |ring: &Keyring| -> CmdResult<()> {
+        let mut line = ring.to_base64();
+        line.push('\n');
+        // The only copy of the new key: never seal the file with a key
+        // nobody saw.
+        crate::out::write_required(line.as_bytes()).map_err(|f| {
+            f.hint("the new keyring could not be shown; nothing was changed (or use --write)")
+        })?;
+        ui::note(format!(
+            "the keyring above is shown once: store it where {origin} comes from, now"
+        ));
+        Ok(())
+    };
+    let rotated = vault::rotate(&path, &access, &lock, a.drop_old, a.write, show).map_err(|f| {
+        match (&key_file, a.write) {
+            (Some(_), false) => {
+                f.hint("run 'envcloak rotate --write' to store the new keyring there")
             }
-            ui::note(format!(
-                "wrote the keyring to {} (mode 0600)",
-                key_file.display()
-            ));
+            (None, true) => f.hint(
+                "run 'envcloak rotate' without --write and store the printed keyring where \
+                 the key comes from (or name a key file with --key-file)",
+            ),
+            _ => f,
         }
-        None => {
-            let mut line = ring.to_base64();
-            line.push('\n');
-            // The only copy of the new key: never seal the file with a key
-            // nobody saw.
-            crate::out::write_required(line.as_bytes()).map_err(|f| {
-                f.hint("the new keyring could not be shown; nothing was changed (or use --write)")
-            })?;
-            ui::note(format!(
-                "the keyring above is shown once: store it where {origin} comes from now"
-            ));
-            vault::seal(&path, &text, &Sealer::Keys(ring), &lock)?;
-        }
+    })?;
+    if let vault::Rotated::KeyFile(file) = &rotated {
+        ui::note(format!(
+            "wrote the keyring to {} (mode 0600)",
+            file.display()
+        ));
     }
     if a.drop_old {
         ui::note(format!(
@@ -922,13 +877,6 @@ pub fn rotate(g: &Global, a: RotateArgs) -> CmdResult {
         ));
     }
     ok()
-}
-
-fn write_keyring(path: &Path, ring: &Keyring) -> CmdResult<()> {
-    let mut line = ring.to_base64();
-    line.push('\n');
-    fsio::write_atomic(path, line.as_bytes(), Some(0o600))?;
-    Ok(())
 }
 
 /// The new password for `rotate`: `ENVCLOAK_NEW_PASSWORD`, else asked

@@ -298,14 +298,6 @@ pub fn find_keyring(g: &Global, encrypted: &Path) -> CmdResult<Option<keys::Foun
     Ok(keys::find(&search)?)
 }
 
-/// Like [`find_keyring`], but no key is an error listing where it looked.
-pub fn require_keyring(g: &Global, encrypted: &Path) -> CmdResult<keys::Found> {
-    match find_keyring(g, encrypted)? {
-        Some(found) => Ok(found),
-        None => Err(no_key(g, encrypted)),
-    }
-}
-
 /// Where the password came from, for errors: the variable or the prompt.
 pub fn password_source() -> &'static str {
     if process_env("ENVCLOAK_PASSWORD").is_some_and(|p| !p.is_empty()) {
@@ -365,13 +357,8 @@ pub fn password_prompt(prompt: &str, confirm: bool) -> CmdResult<Zeroizing<Strin
     Ok(first)
 }
 
-/// Opens an existing encrypted file: its plaintext and the sealer that
-/// writes it back (same keyring, or same password and salt).
-pub fn open_existing(g: &Global, path: &Path) -> CmdResult<(Zeroizing<String>, Sealer)> {
-    open_existing_ttl(g, path, None)
-}
-
-/// [`open_existing`], refusing a file encrypted longer than `ttl` ago.
+/// Opens an existing encrypted file, refusing one encrypted longer than
+/// `ttl` ago: its plaintext and the sealer that writes it back.
 pub fn open_existing_ttl(
     g: &Global,
     path: &Path,

@@ -1264,7 +1264,7 @@ fn rotate_without_write_refuses_when_the_key_is_stored_in_a_file() {
     let before = p.read(".env.enc");
     let out = p.envcloak(&["rotate"]).run().fails(2);
     out.hides(CANARY)
-        .error_says(&[".env.key", "without --write"])
+        .error_says(&[".env.key", "would no longer open"])
         .stderr_says(&["rotate --write"]);
     assert_eq!(p.key(), old_key);
     assert_eq!(p.read(".env.enc"), before);
