@@ -599,3 +599,65 @@ pub fn change_password(
     };
     seal(path, &opened.text, &sealer, &guard)
 }
+
+/// What [`replace`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Replaced {
+    /// The file already held this plaintext: left alone (and `git diff`
+    /// with it).
+    Unchanged,
+    /// The file was written.
+    Written,
+}
+
+/// Encrypts `plaintext` (a whole dotenv text) into `path`, under its write
+/// lock: what `envcloak encrypt` and `init --encrypt` do.
+///
+/// An existing file is replaced only when `access` opens it — never with a
+/// file its current readers cannot open — and is sealed the same way (the
+/// same keyring, or the same password, with at least `iterations` when
+/// given); an unchanged plaintext leaves it alone. A new file is sealed
+/// with what `new` returns, called under the lock (a keyring found, a key
+/// file just made, a new password). `ready` runs under the lock just before
+/// the write (to make sure git ignores the plaintext, say).
+pub fn replace<E: From<Error>>(
+    path: &Path,
+    plaintext: &str,
+    access: &Access,
+    lock: &fsio::LockOptions<'_>,
+    iterations: Option<u32>,
+    new: impl FnOnce() -> std::result::Result<Sealer, E>,
+    ready: impl FnOnce() -> std::result::Result<(), E>,
+) -> std::result::Result<Replaced, E> {
+    validate(path, plaintext)?;
+    let guard = fsio::lock_with(path, lock)?;
+    let exists = std::fs::symlink_metadata(path).is_ok();
+    let sealer = if exists {
+        let opened = open_with(path, access, None)?;
+        if *opened.text == *plaintext {
+            ready()?;
+            return Ok(Replaced::Unchanged);
+        }
+        match opened.sealer {
+            Sealer::Password {
+                password,
+                iterations: recorded,
+                salt,
+            } => {
+                let wanted = iterations.unwrap_or(recorded).max(recorded);
+                Sealer::Password {
+                    password,
+                    iterations: wanted,
+                    salt: if wanted == recorded { salt } else { None },
+                }
+            }
+            keys => keys,
+        }
+    } else {
+        new()?
+    };
+    ready()?;
+    seal(path, plaintext, &sealer, &guard)?;
+    Ok(Replaced::Written)
+}

@@ -185,56 +185,13 @@ fn read_plaintext_from(path: &Path, named: bool) -> CmdResult<Zeroizing<String>>
     Ok(Zeroizing::new(text.to_owned()))
 }
 
-/// The existing encrypted file at `path`, opened with what this user has:
-/// its plaintext and the sealer that writes it back. Used before replacing
-/// a file wholesale (`encrypt`, `init --encrypt --force`): a file that the
-/// key or password in hand does not open belongs to the team and is never
-/// replaced — refused with `nothing was written`.
-pub(crate) fn open_for_replacing(
-    g: &Global,
-    path: &Path,
-    contents: &[u8],
-) -> CmdResult<(Zeroizing<String>, Sealer)> {
-    let kept = "nothing was written";
-    if let Some(header) = vault::password_header(path, contents)? {
-        let sealer = Sealer::Password {
-            password: ui::password(&format!("password for {}: ", path.display()), false)?,
-            iterations: header.iterations,
-            salt: Some(header.salt),
-        };
-        let text = vault::open(path, contents, &sealer, None).map_err(|e| {
-            Failure::from(e.tried_password(ui::password_source())).hint(format!(
-                "the password does not open the existing {}: {kept} (change the password with 'envcloak rotate')",
-                path.display()
-            ))
-        })?;
-        return Ok((text, sealer));
-    }
-    let Some(found) = ui::find_keyring(g, path)? else {
-        return Err(ui::no_key(g, path).hint(format!(
-            "{} exists and was encrypted with a key you do not have: get the key \
-             from a teammate (or delete the file to start over with a new key); {kept}",
-            path.display()
-        )));
-    };
-    let tried = found.describe();
-    let sealer = Sealer::Keys(found.keyring);
-    let text = vault::open(path, contents, &sealer, None).map_err(|e| {
-        Failure::from(e.tried_key(tried)).hint(format!(
-            "that key does not open the existing {}: use the team's key \
-             (or 'envcloak rotate' to change keys); {kept}",
-            path.display()
-        ))
-    })?;
-    Ok((text, sealer))
-}
-
-/// Reads the encrypted file at `path` if there is one (a regular file).
-fn read_existing(path: &Path) -> CmdResult<Option<Zeroizing<Vec<u8>>>> {
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        _ => Ok(Some(vault::read(path)?)),
-    }
+/// The hint for a refused replacement of an existing encrypted file.
+pub(crate) fn not_replaced(f: Failure, path: &Path) -> Failure {
+    f.hint(format!(
+        "{} exists, and the key or password in hand does not open it: it is the team's file \
+         (use the team's key, or 'envcloak rotate' to change keys); nothing was written",
+        path.display()
+    ))
 }
 
 pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
@@ -274,47 +231,45 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
         targets.push(&input);
     }
     let _locks = ui::lock_all(&targets)?;
-    let lock = ui::lock(&output)?;
-    let sealer = match read_existing(&output)? {
-        Some(contents) => {
-            let password_mode = vault::password_header(&output, &contents)?.is_some();
-            // Switching the team's key-mode file to a password would lock out
-            // everyone who has the key.
-            if a.password && !password_mode {
-                return Err(Failure::new(format!(
-                    "{} is encrypted with a key, not a password; nothing was written",
-                    output.display()
-                ))
-                .hint(
-                    "to switch it to a password, decrypt it, move it away, then encrypt --password",
-                ));
+    let exists = std::fs::symlink_metadata(&output).is_ok();
+    // Switching the team's key-mode file to a password would lock out
+    // everyone who has the key.
+    if exists && a.password && !vault::is_password_file(&output)? {
+        return Err(Failure::new(format!(
+            "{} is encrypted with a key, not a password; nothing was written",
+            output.display()
+        ))
+        .hint("to switch it to a password, decrypt it, move it away, then encrypt --password"));
+    }
+    let access = ui::access(g, &output, None)?;
+    let new_sealer = || -> CmdResult<Sealer> {
+        Ok(if a.password {
+            Sealer::Password {
+                password: ui::password(&format!("new password for {}: ", output.display()), true)?,
+                iterations: a.iterations,
+                salt: None,
             }
-            let (old, mut sealer) = open_for_replacing(g, &output, &contents)?;
-            if *old == *text {
-                // Same plaintext: leave the file (and `git diff`) alone.
-                ensure_plaintext_ignored(&input, named)?;
-                ui::note(format!("{} is already up to date", output.display()));
-                return ok();
+        } else {
+            match ui::find_keyring(g, &output)? {
+                Some(found) => Sealer::Keys(found.keyring),
+                None => Sealer::Keys(new_key_file(g)?),
             }
-            if let Sealer::Password { iterations, .. } = &mut sealer
-                && a.password
-            {
-                *iterations = (*iterations).max(a.iterations);
-            }
-            sealer
-        }
-        None if a.password => Sealer::Password {
-            password: ui::password(&format!("new password for {}: ", output.display()), true)?,
-            iterations: a.iterations,
-            salt: None,
-        },
-        None => match ui::find_keyring(g, &output)? {
-            Some(found) => Sealer::Keys(found.keyring),
-            None => Sealer::Keys(new_key_file(g)?),
-        },
+        })
     };
-    ensure_plaintext_ignored(&input, named)?;
-    vault::seal(&output, &text, &sealer, &lock)?;
+    let done = vault::replace(
+        &output,
+        &text,
+        &access,
+        &ui::lock_options()?,
+        a.password.then_some(a.iterations),
+        new_sealer,
+        || ensure_plaintext_ignored(&input, named),
+    )
+    .map_err(|f| if exists { not_replaced(f, &output) } else { f })?;
+    if done == vault::Replaced::Unchanged {
+        ui::note(format!("{} is already up to date", output.display()));
+        return ok();
+    }
     ui::note(format!(
         "encrypted {} -> {} (commit it; never commit {})",
         input.display(),

@@ -150,8 +150,9 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
         if a.encrypt {
             // The team's file is replaced only with a key (or password) that
             // opens it, and sealed with the same.
-            let contents = vault::read(&target)?;
-            existing_sealer = Some(secrets::open_for_replacing(g, &target, &contents)?.1);
+            let opened = ui::open_vault(g, &target, None, None)
+                .map_err(|f| secrets::not_replaced(f, &target))?;
+            existing_sealer = Some(opened.sealer);
         }
         let backup = backup_name(&target);
         ui::ensure_ignored_as(&backup, "*.backup-*")?;

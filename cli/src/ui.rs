@@ -307,21 +307,6 @@ pub fn password_source() -> &'static str {
     }
 }
 
-/// The "no key found" failure for `encrypted`, listing every place looked in.
-pub fn no_key(g: &Global, encrypted: &Path) -> Failure {
-    let p = profile(g).ok().flatten();
-    let search = keys::Search {
-        env: &process_env,
-        profile: p.as_deref(),
-        encrypted,
-    };
-    Error::KeyNotFound {
-        path: encrypted.to_path_buf(),
-        looked: keys::places(&search),
-    }
-    .into()
-}
-
 /// The password for password mode: `ENVCLOAK_PASSWORD`, else a no-echo
 /// prompt on the terminal (asked twice when `confirm`).
 pub fn password(prompt: &str, confirm: bool) -> CmdResult<Zeroizing<String>> {
