@@ -671,6 +671,136 @@ impl Config {
     }
 }
 
+/// What [`init`] and [`init_encrypted`] did.
+#[derive(Debug)]
+pub struct Initialized {
+    /// What was made: the new text (fresh secrets), the keys generated,
+    /// the required keys still empty.
+    pub made: Init,
+    /// Where the replaced file was kept (with `force`): a private hard
+    /// link, no copy of its contents made.
+    pub backup: Option<PathBuf>,
+    /// Patterns added to `.gitignore` on the way.
+    pub ignored: Vec<String>,
+}
+
+fn already_exists(target: &Path) -> Error {
+    Error::io(
+        target,
+        std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "already exists; nothing changed",
+        ),
+    )
+}
+
+/// Checks `target` before [`init`] replaces it: there is none, or `force`
+/// and a regular file.
+fn may_replace(target: &Path, force: bool) -> Result<bool> {
+    match std::fs::symlink_metadata(target) {
+        Err(_) => Ok(false),
+        Ok(_) if !force => Err(already_exists(target)),
+        Ok(_) if !std::fs::metadata(target).is_ok_and(|m| m.is_file()) => Err(Error::io(
+            target,
+            std::io::Error::other("not a regular file; nothing changed"),
+        )),
+        Ok(_) => Ok(true),
+    }
+}
+
+/// Keeps `target` as a private backup beside it before it is replaced.
+fn keep_backup(target: &Path, ignored: &mut Vec<String>) -> Result<PathBuf> {
+    let backup = crate::fsio::backup_name(target);
+    if !crate::gitignore::is_ignored(&backup) {
+        ignored.extend(crate::gitignore::add_patterns(
+            &crate::fsio::parent_dir(&backup),
+            &["*.backup-*".to_owned()],
+        )?);
+    }
+    if !crate::fsio::backup(target, &backup)? {
+        return Err(already_exists(&backup));
+    }
+    Ok(backup)
+}
+
+/// Writes a newcomer's `.env` (plaintext, mode 0600, kept out of git) at
+/// `target` from `example`, with fresh values for its `@generate` keys,
+/// under the write lock. An existing `target` is an error
+/// ([`std::io::ErrorKind::AlreadyExists`]) unless `force`, and then it is
+/// first kept as a private backup.
+///
+/// ```
+/// use envcloak::example::{init, Example};
+/// use envcloak::fsio::LockOptions;
+/// # let dir = tempfile::tempdir()?;
+/// let text = "# @generate hex:16\nSECRET_KEY=\nDEBUG=false\n";
+/// let example = Example::parse(dir.path().join(".env.example"), text.into())?;
+/// let done = init(&example, &dir.path().join(".env"), false, &LockOptions::from_env()?)?;
+/// assert_eq!(done.made.generated.len(), 1);
+/// assert!(init(&example, &dir.path().join(".env"), false, &LockOptions::from_env()?).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn init(
+    example: &Example,
+    target: &Path,
+    force: bool,
+    lock: &crate::fsio::LockOptions<'_>,
+) -> Result<Initialized> {
+    may_replace(target, force)?;
+    let _guard = crate::fsio::lock_with(target, lock)?;
+    let replacing = may_replace(target, force)?;
+    let made = init_text(example)?;
+    let mut ignored = crate::gitignore::ensure_ignored(target)?;
+    let backup = replacing
+        .then(|| keep_backup(target, &mut ignored))
+        .transpose()?;
+    crate::fsio::write_atomic(target, made.text.as_bytes(), Some(0o600))?;
+    Ok(Initialized {
+        made,
+        backup,
+        ignored,
+    })
+}
+
+/// Like [`init`], but writes the encrypted file at `target`. An existing
+/// one (with `force`) is replaced only when `access` opens it, and is
+/// sealed the same way; a new one is sealed with what `new` returns (a
+/// keyring found, a key file just made). The new file is 0644: it is meant
+/// to be committed.
+pub fn init_encrypted<E: From<Error>>(
+    example: &Example,
+    target: &Path,
+    force: bool,
+    access: &crate::vault::Access,
+    lock: &crate::fsio::LockOptions<'_>,
+    new: impl FnOnce() -> std::result::Result<crate::vault::Sealer, E>,
+) -> std::result::Result<Initialized, E> {
+    may_replace(target, force)?;
+    let guard = crate::fsio::lock_with(target, lock)?;
+    let replacing = may_replace(target, force)?;
+    let made = init_text(example)?;
+    let mut ignored = Vec::new();
+    let (sealer, backup) = if replacing {
+        let opened = crate::vault::open_with(target, access, None)?;
+        (opened.sealer, Some(keep_backup(target, &mut ignored)?))
+    } else {
+        (new()?, None)
+    };
+    crate::vault::seal(target, &made.text, &sealer, &guard)?;
+    // The private backup shared the old file's inode (and so its 0600).
+    #[cfg(unix)]
+    if replacing {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io(target, e))?;
+    }
+    Ok(Initialized {
+        made,
+        backup,
+        ignored,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,11 @@
 //! check, init: the team workflow around `.env.example`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 use envcloak::example::{self, Example};
-use envcloak::vault::{self, Sealer};
+use envcloak::vault::Sealer;
 use envcloak::{Error, fsio};
 
 use crate::ui::{self, CmdResult, Failure};
@@ -115,7 +115,6 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
             f.hint("init needs a .env.example: the committed list of keys the app reads")
         }
     })?;
-    let made = example::init_text(&example)?;
     let target = if a.encrypt {
         ui::encrypted_path(g, None)?
     } else {
@@ -124,65 +123,47 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
             None => root.join(".env"),
         }
     };
-    let refuse_existing = || {
-        Failure::new(format!(
+    // Refused before any lock is taken: no file is made at all.
+    let exists = std::fs::symlink_metadata(&target).is_ok();
+    if exists && !a.force {
+        return Err(Failure::new(format!(
             "{} already exists; nothing changed",
             target.display()
         ))
-        .hint("'envcloak check' shows what it lacks; --force replaces it, keeping a backup")
-    };
-    if target.exists() && !a.force {
-        // Refused before the lock is taken: no file is made at all.
-        return Err(refuse_existing());
+        .hint("'envcloak check' shows what it lacks; --force replaces it, keeping a backup"));
     }
-    let lock = ui::lock(&target)?;
-    let mut existing_sealer = None;
-    if target.exists() {
-        if !a.force {
-            return Err(refuse_existing());
-        }
-        if !std::fs::metadata(&target).is_ok_and(|m| m.is_file()) {
-            return Err(Failure::new(format!(
-                "{}: not a regular file; nothing changed",
-                target.display()
-            )));
-        }
-        if a.encrypt {
-            // The team's file is replaced only with a key (or password) that
-            // opens it, and sealed with the same.
-            let opened = ui::open_vault(g, &target, None, None)
-                .map_err(|f| secrets::not_replaced(f, &target))?;
-            existing_sealer = Some(opened.sealer);
-        }
-        let backup = backup_name(&target);
-        ui::ensure_ignored_as(&backup, "*.backup-*")?;
-        if !fsio::backup(&target, &backup)? {
-            return Err(Failure::new(format!("{} already exists", backup.display())));
-        }
-        crate::out::outln!("kept the old {} as {}", target.display(), backup.display());
-    }
-    if a.encrypt {
-        let sealer = match existing_sealer {
-            Some(sealer) => sealer,
-            None => match ui::find_keyring(g, &target)? {
+    ui::ensure_lock_ignored(&[&target])?;
+    let lock = ui::lock_options()?;
+    let done = if a.encrypt {
+        let access = ui::access(g, &target, None)?;
+        let new_sealer = || -> CmdResult<Sealer> {
+            Ok(match ui::find_keyring(g, &target)? {
                 Some(found) => Sealer::Keys(found.keyring),
                 None => Sealer::Keys(secrets::new_key_file(g)?),
-            },
+            })
         };
-        vault::seal(&target, &made.text, &sealer, &lock)?;
-        // The private backup shared the old file's inode (and so its 0600);
-        // the new `.env.enc` is meant to be committed: 0644, as `encrypt` makes it.
-        #[cfg(unix)]
-        if a.force {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644))
-                .map_err(|e| Error::from_io(&target, e))?;
-        }
+        example::init_encrypted(&example, &target, a.force, &access, &lock, new_sealer).map_err(
+            |f| {
+                if exists {
+                    secrets::not_replaced(f, &target)
+                } else {
+                    f
+                }
+            },
+        )?
     } else {
-        ui::ensure_ignored(&target)?;
-        fsio::write_atomic(&target, made.text.as_bytes(), Some(0o600))?;
+        example::init(&example, &target, a.force, &lock)?
+    };
+    for pattern in &done.ignored {
+        ui::note(format!(
+            "added {pattern} to {}",
+            fsio::parent_dir(&target).join(".gitignore").display()
+        ));
     }
-    drop(lock);
+    if let Some(backup) = &done.backup {
+        crate::out::outln!("kept the old {} as {}", target.display(), backup.display());
+    }
+    let made = done.made;
     crate::out::outln!(
         "created {} from {}",
         target.display(),
@@ -206,55 +187,4 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `<file>.backup-YYYYMMDDTHHMMSSZ` beside `path`.
-fn backup_name(path: &Path) -> PathBuf {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    let stamp = format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut candidate = path.with_file_name(format!("{name}.backup-{stamp}"));
-    let mut n = 1;
-    while candidate.exists() {
-        n += 1;
-        candidate = path.with_file_name(format!("{name}.backup-{stamp}-{n}"));
-    }
-    candidate
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
-/// (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn civil_dates() {
-        assert_eq!(super::civil_from_days(0), (1970, 1, 1));
-        assert_eq!(super::civil_from_days(20_418), (2025, 11, 26));
-        assert_eq!(super::civil_from_days(11_016), (2000, 2, 29));
-    }
 }
