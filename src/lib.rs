@@ -166,9 +166,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Writers — the CLI's `set`, `encrypt`, `rotate`, `edit` — go through
-//! [`vault`] and [`fsio`]: every change holds a lock from the read to the
-//! atomic rename, so two processes never lose each other's update.
+//! Everything the command-line tool does to a vault is a library call in
+//! [`vault`] — [`vault::set`], [`vault::unset`], [`vault::update`],
+//! [`vault::save_edit`] (an edit merged by key with what others wrote
+//! meanwhile), [`vault::rotate`], [`vault::change_password`],
+//! [`vault::replace`] (encrypt) — each holding the file's write lock
+//! ([`fsio::WriteLock`]) from the read to the atomic rename, so two
+//! processes never lose each other's update.
 //!
 //! ## 6. The team workflow: `.env.example`, check, init
 //!
@@ -176,7 +180,8 @@
 //! values, with directives above a key (`# @optional`, `# @type int`,
 //! `# @generate hex:32`). [`check`] compares a project's configuration
 //! with it — what `envcloak check` prints — and [`example::init_text`] makes
-//! a newcomer's `.env`, with fresh generated secrets:
+//! a newcomer's `.env`, with fresh generated secrets ([`example::init`]
+//! writes it, as `envcloak init` does; [`gitignore`] keeps it out of git):
 //!
 //! ```
 //! use envcloak::check::{check, CheckOptions};
