@@ -557,8 +557,7 @@ fn entropy(s: &str) -> f64 {
 
 /// The text of a new `.env` made from the example: comments and order
 /// kept, `@generate` keys filled with fresh values, other values as the
-/// example has them.
-#[derive(Debug)]
+/// example has them. Its `Debug` leaves the text out.
 pub struct Init {
     /// The new file's text (holds fresh secrets).
     pub text: zeroize::Zeroizing<String>,
@@ -684,6 +683,16 @@ pub struct Initialized {
     pub ignored: Vec<String>,
 }
 
+impl fmt::Debug for Init {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Init")
+            .field("text", &"<redacted>")
+            .field("generated", &self.generated)
+            .field("needs_value", &self.needs_value)
+            .finish()
+    }
+}
+
 fn already_exists(target: &Path) -> Error {
     Error::io(
         target,
@@ -747,10 +756,17 @@ pub fn init(
     lock: &crate::fsio::LockOptions<'_>,
 ) -> Result<Initialized> {
     may_replace(target, force)?;
-    let _guard = crate::fsio::lock_with(target, lock)?;
+    // The target's directory and the .gitignore beside it (another
+    // directory when the target is a link), locked up front in order.
+    let gitignore = crate::fsio::parent_dir(target).join(".gitignore");
+    let _guards = crate::fsio::lock_all_with(&[target, &gitignore], lock)?;
     let replacing = may_replace(target, force)?;
     let made = init_text(example)?;
     let mut ignored = crate::gitignore::ensure_ignored(target)?;
+    let real = crate::fsio::resolve(target)?;
+    if real != target && crate::gitignore::in_work_tree(&crate::fsio::parent_dir(&real)) {
+        ignored.extend(crate::gitignore::ensure_ignored(&real)?);
+    }
     let backup = replacing
         .then(|| keep_backup(target, &mut ignored))
         .transpose()?;
@@ -776,7 +792,12 @@ pub fn init_encrypted<E: From<Error>>(
     new: impl FnOnce() -> std::result::Result<crate::vault::Sealer, E>,
 ) -> std::result::Result<Initialized, E> {
     may_replace(target, force)?;
-    let guard = crate::fsio::lock_with(target, lock)?;
+    let gitignore = crate::fsio::parent_dir(target).join(".gitignore");
+    let guards = crate::fsio::lock_all_with(&[target, &gitignore], lock)?;
+    let guard = guards
+        .iter()
+        .find(|g| g.check_covers(target).is_ok())
+        .ok_or_else(|| Error::io(target, std::io::Error::other("no lock covers the file")))?;
     let replacing = may_replace(target, force)?;
     let made = init_text(example)?;
     let mut ignored = Vec::new();
@@ -786,7 +807,7 @@ pub fn init_encrypted<E: From<Error>>(
     } else {
         (new()?, None)
     };
-    crate::vault::seal(target, &made.text, &sealer, &guard)?;
+    crate::vault::seal(target, &made.text, &sealer, guard)?;
     // The private backup shared the old file's inode (and so its 0600).
     #[cfg(unix)]
     if replacing {

@@ -126,6 +126,9 @@ pub fn sweep_stale_temps(dir: &Path) {
 /// replaced, is `path`, which shares its inode. `Ok(false)` when `backup`
 /// already exists.
 pub fn backup(path: &Path, backup: &Path) -> Result<bool> {
+    // A symlink's target is what a write replaces: that is what to keep
+    // (a link to the link would follow the new contents).
+    let path = &resolve(path)?;
     match std::fs::hard_link(path, backup) {
         Ok(()) => {
             #[cfg(unix)]
@@ -279,8 +282,9 @@ impl LockOptions<'_> {
 #[must_use = "the lock is released when this is dropped"]
 pub struct WriteLock {
     dir: PathBuf,
-    /// `None` for a re-entrant acquisition in the same thread.
-    file: Option<std::fs::File>,
+    /// Held in one thread: the lock's file lives in that thread's table of
+    /// held locks (`!Send`, so a guard is never dropped elsewhere).
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl std::fmt::Debug for WriteLock {
@@ -289,9 +293,17 @@ impl std::fmt::Debug for WriteLock {
     }
 }
 
+/// A directory lock this thread holds: how many guards share it, and the
+/// locked file, closed (and so unlocked) when the last guard goes, in
+/// whatever order the guards are dropped.
+struct Held {
+    dir: PathBuf,
+    depth: usize,
+    file: std::fs::File,
+}
+
 thread_local! {
-    /// Directories whose lock this thread holds, with a depth count.
-    static HELD: RefCell<Vec<(PathBuf, usize)>> = const { RefCell::new(Vec::new()) };
+    static HELD: RefCell<Vec<Held>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Takes the write lock that covers `target` (a file to be changed, or a
@@ -327,9 +339,9 @@ pub fn lock_with(target: &Path, options: &LockOptions<'_>) -> Result<WriteLock> 
     let key = std::fs::canonicalize(&dir).map_err(|e| Error::io(&dir, e))?;
     let reentrant = HELD.with(|held| {
         let mut held = held.borrow_mut();
-        match held.iter_mut().find(|(d, _)| *d == key) {
-            Some((_, depth)) => {
-                *depth += 1;
+        match held.iter_mut().find(|h| h.dir == key) {
+            Some(h) => {
+                h.depth += 1;
                 true
             }
             None => false,
@@ -338,7 +350,7 @@ pub fn lock_with(target: &Path, options: &LockOptions<'_>) -> Result<WriteLock> 
     if reentrant {
         return Ok(WriteLock {
             dir: key,
-            file: None,
+            _not_send: std::marker::PhantomData,
         });
     }
     let lock_path = key.join(LOCK_FILE);
@@ -377,10 +389,16 @@ pub fn lock_with(target: &Path, options: &LockOptions<'_>) -> Result<WriteLock> 
         std::thread::sleep((pause + jitter).min(options.timeout.saturating_sub(waited)));
         pause = (pause * 2).min(Duration::from_millis(50));
     }
-    HELD.with(|held| held.borrow_mut().push((key.clone(), 1)));
+    HELD.with(|held| {
+        held.borrow_mut().push(Held {
+            dir: key.clone(),
+            depth: 1,
+            file,
+        })
+    });
     Ok(WriteLock {
         dir: key,
-        file: Some(file),
+        _not_send: std::marker::PhantomData,
     })
 }
 
@@ -404,17 +422,14 @@ impl WriteLock {
 
 impl Drop for WriteLock {
     fn drop(&mut self) {
-        HELD.with(|held| {
+        let released = HELD.with(|held| {
             let mut held = held.borrow_mut();
-            if let Some(i) = held.iter().position(|(d, _)| *d == self.dir) {
-                held[i].1 -= 1;
-                if held[i].1 == 0 {
-                    held.swap_remove(i);
-                }
-            }
+            let i = held.iter().position(|h| h.dir == self.dir)?;
+            held[i].depth -= 1;
+            (held[i].depth == 0).then(|| held.swap_remove(i))
         });
-        if let Some(file) = self.file.take() {
-            let _ = file.unlock();
+        if let Some(h) = released {
+            let _ = h.file.unlock();
         }
     }
 }
@@ -473,10 +488,53 @@ mod tests {
     }
 
     #[test]
+    fn a_reentrant_lock_holds_until_the_last_guard_whatever_the_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        let quick = LockOptions {
+            timeout: Duration::from_millis(50),
+            on_wait: None,
+        };
+        let a = lock_with(&f, &quick).unwrap();
+        let b = lock_with(&f, &quick).unwrap();
+        drop(a);
+        // Another thread still cannot take it while `b` lives.
+        let try_elsewhere = || {
+            let f = f.clone();
+            std::thread::spawn(move || {
+                let quick = LockOptions {
+                    timeout: Duration::from_millis(50),
+                    on_wait: None,
+                };
+                lock_with(&f, &quick).is_ok()
+            })
+            .join()
+            .unwrap()
+        };
+        assert!(!try_elsewhere());
+        drop(b);
+        assert!(try_elsewhere());
+    }
+
+    #[test]
     fn civil_dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_418), (2025, 11, 26));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn the_backup_of_a_symlink_keeps_its_target_s_old_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        std::fs::write(dir.path().join("real/dev.env"), "OLD=1").unwrap();
+        let link = dir.path().join(".env");
+        std::os::unix::fs::symlink("real/dev.env", &link).unwrap();
+        let b = dir.path().join(".env.backup");
+        assert!(backup(&link, &b).unwrap());
+        write_atomic(&link, b"NEW=1", Some(0o600)).unwrap();
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "OLD=1");
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "NEW=1");
     }
 
     #[test]

@@ -88,6 +88,15 @@ pub fn ensure_ignored(path: &Path) -> Result<Vec<String>> {
         ),
         (dir.join(fsio::LOCK_FILE), fsio::LOCK_FILE.to_owned()),
     ];
+    // git never ignores a file it tracks: a pattern would not help.
+    if is_tracked(path) {
+        return Err(Error::io(
+            path,
+            std::io::Error::other(
+                "is committed to git: run 'git rm --cached' on it (and change the secrets it held), then try again",
+            ),
+        ));
+    }
     let missing: Vec<&(std::path::PathBuf, String)> = wanted
         .iter()
         .filter(|(file, _)| !is_ignored(file))

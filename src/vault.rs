@@ -362,8 +362,7 @@ fn parse_error(path: &Path, e: dotenv::ParseError) -> Error {
     }
 }
 
-/// What [`save_edit`] did.
-#[derive(Debug)]
+/// What [`save_edit`] did. Its `Debug` leaves the text out.
 #[non_exhaustive]
 pub enum Saved {
     /// Nobody else had changed the file: the edit was sealed as it was.
@@ -382,6 +381,16 @@ pub enum Saved {
         /// The file as it is now.
         base: Box<Opened>,
     },
+}
+
+impl fmt::Debug for Saved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Saved::Saved => f.write_str("Saved"),
+            Saved::Merged => f.write_str("Merged"),
+            Saved::Conflict { keys, .. } => write!(f, "Conflict({keys:?}, <redacted>)"),
+        }
+    }
 }
 
 /// Saves `edited`, an edit of `base` (opened earlier with [`open_with`],

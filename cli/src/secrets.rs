@@ -227,10 +227,11 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
     // file, the .gitignore beside the plaintext), locked in a fixed order.
     let key_file = default_key_file(g)?;
     let mut targets = vec![output.as_path(), key_file.as_path()];
-    if std::fs::symlink_metadata(&input).is_ok_and(|m| m.is_file()) {
-        targets.push(&input);
+    let resolved_input = fsio::resolve(&input)?;
+    let input_gitignore = fsio::parent_dir(&input).join(".gitignore");
+    if std::fs::metadata(&input).is_ok_and(|m| m.is_file()) {
+        targets.extend([input.as_path(), &resolved_input, &input_gitignore]);
     }
-    let _locks = ui::lock_all(&targets)?;
     let exists = std::fs::symlink_metadata(&output).is_ok();
     // Switching the team's key-mode file to a password would lock out
     // everyone who has the key.
@@ -241,11 +242,32 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
         ))
         .hint("to switch it to a password, decrypt it, move it away, then encrypt --password"));
     }
-    let access = ui::access(g, &output, None)?;
+    // Passwords are asked for (and keys derived) before the locks are
+    // taken: a prompt never holds up other writers.
+    let access = if exists {
+        let password = ui::prepare_password(&output)?;
+        ui::access(g, &output, password)?
+    } else {
+        ui::access(g, &output, None)?
+    };
+    let mut new_password = if !exists && a.password {
+        Some(ui::password(
+            &format!("new password for {}: ", output.display()),
+            true,
+        )?)
+    } else {
+        None
+    };
+    let _locks = ui::lock_all(&targets)?;
     let new_sealer = || -> CmdResult<Sealer> {
         Ok(if a.password {
             Sealer::Password {
-                password: ui::password(&format!("new password for {}: ", output.display()), true)?,
+                password: match new_password.take() {
+                    Some(p) => p,
+                    None => {
+                        ui::password(&format!("new password for {}: ", output.display()), true)?
+                    }
+                },
                 iterations: a.iterations,
                 salt: None,
             }
@@ -282,9 +304,15 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
 /// The plaintext that was encrypted must never be committed: keep it out
 /// of git (a regular file only; `/dev/stdin` and the like are left alone).
 fn ensure_plaintext_ignored(input: &Path, named: bool) -> CmdResult<()> {
-    let regular = std::fs::symlink_metadata(input).is_ok_and(|m| m.is_file());
+    // A regular file, or a link to one: both the link and the file it
+    // points to hold the plaintext as far as git is concerned.
+    let regular = std::fs::metadata(input).is_ok_and(|m| m.is_file());
     if regular && (!named || input.is_relative()) {
         ui::ensure_ignored(input)?;
+        let target = fsio::resolve(input)?;
+        if target != input && envcloak::gitignore::in_work_tree(&fsio::parent_dir(&target)) {
+            ui::ensure_ignored(&target)?;
+        }
     }
     Ok(())
 }
@@ -496,8 +524,6 @@ pub fn edit(g: &Global, a: EditArgs) -> CmdResult {
         .tempdir()
         .map_err(|e| Failure::new(format!("creating a private temporary directory: {e}")))?;
     let mut tmp = PrivateFile::create(dir.path().join(".env"), base.text.as_bytes())?;
-    // What the editor was given this round.
-    let mut shown = Zeroizing::new(base.text.to_string());
     let mut merging = false;
     // Ctrl-C (or a hang-up) while the editor runs must not kill envcloak
     // before it wipes the plaintext: catch them, let the editor react, clean up.
@@ -529,7 +555,9 @@ pub fn edit(g: &Global, a: EditArgs) -> CmdResult {
             .hint("run 'envcloak edit' again, and save the file before quitting the editor"));
         }
         let edited = read_plaintext(&tmp.path)?;
-        if *edited == *shown && !merging {
+        // Unchanged from the file as opened (an invalid edit abandoned by
+        // saving it again as it was is not "no changes": it fails below).
+        if *edited == *base.text && !merging {
             ui::note(format!("no changes; {} is unchanged", path.display()));
             return ok();
         }
@@ -545,7 +573,6 @@ pub fn edit(g: &Global, a: EditArgs) -> CmdResult {
                     path.display()
                 )));
             }
-            shown = edited;
             continue;
         }
         // Someone may hold the lock for long: at a terminal, the edit is
@@ -585,7 +612,6 @@ pub fn edit(g: &Global, a: EditArgs) -> CmdResult {
                 ));
                 drop(tmp);
                 tmp = PrivateFile::create(dir.path().join(".env"), text.as_bytes())?;
-                shown = Zeroizing::new(text.to_string());
                 base = *now;
                 merging = true;
             }

@@ -607,3 +607,40 @@ fn a_key_file_variable_naming_a_missing_file_is_named() {
         .fails(2)
         .error_says(&["ENVCLOAK_KEY_FILE (/nonexistent/team.key)", "cannot read"]);
 }
+
+// --- Review findings ----------------------------------------------------------
+
+#[test]
+fn init_force_on_a_symlinked_env_keeps_the_old_contents() {
+    let p = Project::new();
+    p.git_init();
+    p.write(".env.example", "# @generate hex:8\nTOKEN=\n");
+    p.mkdir("real");
+    p.write("real/dev.env", format!("OLD={CANARY}\n"));
+    std::os::unix::fs::symlink("real/dev.env", p.p(".env")).unwrap();
+    let out = p.envcloak(&["init", "--force"]).run().ok();
+    out.hides(CANARY);
+    let backup = p
+        .names()
+        .into_iter()
+        .find(|n| n.starts_with(".env.backup-"))
+        .expect("a backup");
+    assert_eq!(p.read_string(&backup), format!("OLD={CANARY}\n"));
+    assert!(
+        p.read_string(".env")
+            .starts_with("# @generate hex:8\nTOKEN=")
+    );
+}
+
+#[test]
+fn encrypt_of_a_symlinked_env_keeps_the_link_and_its_target_out_of_git() {
+    let p = Project::new();
+    p.git_init();
+    p.mkdir("real");
+    p.write("real/dev.env", "A=1\n");
+    std::os::unix::fs::symlink("real/dev.env", p.p(".env")).unwrap();
+    p.envcloak(&["encrypt"]).run().ok();
+    for name in [".env", "real/dev.env"] {
+        p.command("git", &["check-ignore", "-q", name]).run().ok();
+    }
+}
