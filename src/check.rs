@@ -253,15 +253,15 @@ pub fn check(options: &CheckOptions) -> Result<Report> {
         Err(e) => return Err(e),
     };
     if let Some(ex) = &example {
+        // The example's own values, parsed once (the last definition wins).
+        let entries = dotenv::parse(&ex.text).unwrap_or_default();
+        let values: std::collections::HashMap<&str, &str> =
+            entries.iter().map(|e| (e.key, e.value.as_ref())).collect();
         for k in &ex.keys {
-            let value = dotenv::parse(&ex.text)
-                .ok()
-                .and_then(|es| es.into_iter().rev().find(|e| e.key == k.key))
-                .map(|e| e.value.into_owned())
-                .unwrap_or_default();
+            let value = values.get(k.key.as_str()).copied().unwrap_or_default();
             if let Some(ty) = k.ty
                 && !value.trim().is_empty()
-                && let Err(reason) = ty.check(&value)
+                && let Err(reason) = ty.check(value)
             {
                 problems.push(problem(
                     Severity::Error,
@@ -275,7 +275,7 @@ pub fn check(options: &CheckOptions) -> Result<Report> {
                     ),
                 ));
             }
-            if example::looks_like_secret(&value) {
+            if example::looks_like_secret(value) {
                 problems.push(problem(
                     Severity::Error,
                     "secret-in-example",
