@@ -220,6 +220,15 @@ impl Error {
         }
     }
 
+    /// An [`Error::Parse`] for a dotenv syntax error in `path`.
+    pub(crate) fn parse(path: impl Into<PathBuf>, e: crate::dotenv::ParseError) -> Self {
+        Error::Parse {
+            path: path.into(),
+            line: e.line,
+            reason: e.kind.to_string().into(),
+        }
+    }
+
     pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
         Self::from_io(path.as_ref(), source)
     }

@@ -569,11 +569,7 @@ pub struct Init {
 
 /// Makes the new `.env` text from `example`.
 pub fn init_text(example: &Example) -> Result<Init> {
-    let parse_err = |e: dotenv::ParseError| Error::Parse {
-        path: example.path.clone(),
-        line: e.line,
-        reason: e.kind.to_string().into(),
-    };
+    let parse_err = |e: dotenv::ParseError| Error::parse(example.path.clone(), e);
     // The parser skips one BOM; its spans are offsets into `body`.
     let body = example
         .text

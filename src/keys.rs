@@ -265,13 +265,14 @@ pub fn find(search: &Search<'_>) -> Result<Option<Found>> {
             },
             other => other,
         })?,
-        KeySource::KeyFile(path) => read_key_file(path)?,
+        KeySource::KeyFile(path) | KeySource::Named(path) => read_key_file(path)?,
         KeySource::Command => {
             let cmd = Zeroizing::new(var(KEY_CMD_VAR).unwrap_or_default());
             let timeout = key_cmd_timeout(search)?;
             key_from_command(&cmd, timeout)?
         }
-        KeySource::Named(_) | KeySource::Given => unreachable!("not searched"),
+        // Never among the searched sources: a key given as it is.
+        KeySource::Given => return Ok(None),
     };
     Ok(Some(Found::new(keyring, source, shadowed)))
 }

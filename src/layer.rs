@@ -174,11 +174,8 @@ impl Layer {
         if text.len() > u32::MAX as usize / 2 {
             return Err(parse_error(0, "file larger than 2 GiB"));
         }
-        let entries = dotenv::parse_with_env(&text, env).map_err(|e| Error::Parse {
-            path: path.to_path_buf(),
-            line: e.line,
-            reason: e.kind.to_string().into(),
-        })?;
+        let entries =
+            dotenv::parse_with_env(&text, env).map_err(|e| Error::parse(path.to_path_buf(), e))?;
         // The parser's offsets start after a BOM; the layer keeps the BOM.
         let bom = text.len() - text.strip_prefix('\u{feff}').unwrap_or(&text).len();
         // Sized once: a growing arena would leave copies of values behind.

@@ -108,11 +108,9 @@ pub fn open(
 
 /// Checks that `text` is dotenv text that parses, naming `path` and the line.
 pub fn validate(path: &Path, text: &str) -> Result<()> {
-    dotenv::parse(text).map(drop).map_err(|e| Error::Parse {
-        path: path.to_path_buf(),
-        line: e.line,
-        reason: e.kind.to_string().into(),
-    })
+    dotenv::parse(text)
+        .map(drop)
+        .map_err(|e| Error::parse(path, e))
 }
 
 /// The file contents that seal `plaintext`.
@@ -335,7 +333,7 @@ pub fn set(
     update(path, access, lock, |text| {
         dotenv::set_entry(text, key, value)
             .map(|t| Some(Zeroizing::new(t)))
-            .map_err(|e| parse_error(path, e))
+            .map_err(|e| Error::parse(path, e))
     })
     .map(drop)
 }
@@ -349,17 +347,9 @@ pub fn unset(
     key: &str,
 ) -> Result<bool> {
     update(path, access, lock, |text| {
-        let (new, removed) = dotenv::remove_entry(text, key).map_err(|e| parse_error(path, e))?;
+        let (new, removed) = dotenv::remove_entry(text, key).map_err(|e| Error::parse(path, e))?;
         Ok((removed > 0).then(|| Zeroizing::new(new)))
     })
-}
-
-fn parse_error(path: &Path, e: dotenv::ParseError) -> Error {
-    Error::Parse {
-        path: path.to_path_buf(),
-        line: e.line,
-        reason: e.kind.to_string().into(),
-    }
 }
 
 /// What [`save_edit`] did. Its `Debug` leaves the text out.
@@ -416,7 +406,7 @@ pub fn save_edit(
     }
     let theirs = open_with(path, access, None)?;
     let merged =
-        crate::merge::merge(&base.text, edited, &theirs.text).map_err(|e| parse_error(path, e))?;
+        crate::merge::merge(&base.text, edited, &theirs.text).map_err(|e| Error::parse(path, e))?;
     if merged.conflicts.is_empty() {
         seal(path, &merged.text, &theirs.sealer, &guard)?;
         return Ok(Saved::Merged);
@@ -529,7 +519,10 @@ pub fn rotate<E: From<Error>>(
                 origin: origin.clone().into(),
                 reason: e.to_string().into(),
             })?;
-            write_keyring(file, &both)?;
+            // With --drop-old `both` is the keyring already stored.
+            if both != *old {
+                write_keyring(file, &both)?;
+            }
             seal(path, &opened.text, &Sealer::Keys(ring.clone()), guard)?;
             if both != ring {
                 write_keyring(file, &ring)?;
@@ -544,8 +537,10 @@ pub fn rotate<E: From<Error>>(
     }
 }
 
-/// Where the key for `path` comes from under `access`, without reading it.
-fn key_source(path: &Path, access: &Access) -> Result<Option<crate::keys::KeySource>> {
+/// Where the key for `path` comes from under `access` (`None` for a
+/// password, or when no key is found). A key file or command is read to
+/// find out; nothing is written.
+pub fn key_source(path: &Path, access: &Access) -> Result<Option<crate::keys::KeySource>> {
     Ok(match access {
         Access::KeyFile(file) => Some(crate::keys::KeySource::Named(file.clone())),
         Access::Password(_) => None,

@@ -86,7 +86,10 @@ Examples:
 Examples:
   envcloak decrypt                   print the plaintext
   envcloak decrypt --format json     as a JSON object
-  envcloak decrypt -o .env           write .env (refuses to overwrite without --force)")]
+  envcloak decrypt -o .env           write .env (refuses to overwrite without --force)
+
+-o never writes over the encrypted file, a key file, a *.enc name or a file
+git tracks; inside a git work tree the output is added to .gitignore first.")]
     Decrypt(secrets::DecryptArgs),
     /// Edit .env.enc in $VISUAL/$EDITOR through a private temporary file
     #[command(after_help = "\
@@ -103,7 +106,8 @@ Examples:
   envcloak set API_TOKEN              prompt without echo
   printf %s \"$TOKEN\" | envcloak set API_TOKEN
   envcloak set DEBUG false
-  envcloak set TOKEN -- -starts-with-a-dash")]
+  envcloak set TOKEN -- -starts-with-a-dash
+  envcloak set OPTIONAL ''            an empty value (an empty stdin sets nothing)")]
     Set(secrets::SetArgs),
     /// Remove one entry from .env.enc
     #[command(after_help = "Example:\n  envcloak unset OLD_TOKEN")]

@@ -800,13 +800,12 @@ pub fn rotate(g: &Global, a: RotateArgs) -> CmdResult {
     let access = ui::access(g, &path, None)?;
     // The key file (when the key is read from one) is kept out of git, and
     // so are the lock files of both directories.
-    let (key_file, origin) = match ui::find_keyring(g, &path) {
-        Ok(Some(found)) => (
-            found.source.file().map(Path::to_path_buf),
-            found.origin.clone(),
-        ),
-        _ => (None, "the key's source".to_owned()),
-    };
+    let source = vault::key_source(&path, &access).ok().flatten();
+    let key_file = source
+        .as_ref()
+        .and_then(|s| s.file())
+        .map(Path::to_path_buf);
+    let origin = source.map_or_else(|| "the key's source".to_owned(), |s| s.to_string());
     let mut targets = vec![path.as_path()];
     targets.extend(key_file.as_deref());
     ui::ensure_lock_ignored(&targets)?;
