@@ -277,6 +277,7 @@ pub mod dotenv;
 mod error;
 pub mod example;
 pub mod fsio;
+pub mod git;
 pub mod gitignore;
 pub mod keys;
 mod layer;

@@ -170,6 +170,56 @@ fn text_end(body: &str, range: &std::ops::Range<usize>) -> usize {
         .len()
 }
 
+/// Which keys differ between two versions of a dotenv text: names only,
+/// never values. What `encrypt` prints before it replaces a file, and what
+/// `envcloak diff` prints between revisions.
+///
+/// ```
+/// use envcloak::merge::summary;
+/// let s = summary("A=1\nB=1\nC=1\n", "A=1\nB=2\nD=4\n")?;
+/// assert_eq!((s.added, s.changed, s.removed), (vec!["D".to_owned()], vec!["B".to_owned()], vec!["C".to_owned()]));
+/// # Ok::<(), envcloak::dotenv::ParseError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Keys only `new` defines, in `new`'s order.
+    pub added: Vec<String>,
+    /// Keys whose entry (as written, so `B=${A}` stays a reference) differs,
+    /// in `new`'s order.
+    pub changed: Vec<String>,
+    /// Keys only `old` defines, in `old`'s order.
+    pub removed: Vec<String>,
+}
+
+impl Summary {
+    /// Whether the two versions define the same keys with the same entries.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// The key-level difference from `old` to `new` (see [`Summary`]). Entries
+/// are compared as written: `A="1"` and `A=1` count as a change.
+pub fn summary(old: &str, new: &str) -> Result<Summary, ParseError> {
+    let o = side(old)?;
+    let n = side(new)?;
+    let mut s = Summary::default();
+    for key in &n.order {
+        match o.entries.get(key) {
+            None => s.added.push((*key).to_owned()),
+            Some(before) if n.entries.get(key) != Some(before) => s.changed.push((*key).to_owned()),
+            Some(_) => {}
+        }
+    }
+    s.removed = o
+        .order
+        .iter()
+        .filter(|k| !n.entries.contains_key(*k))
+        .map(|k| (*k).to_owned())
+        .collect();
+    Ok(s)
+}
+
 /// The 1-based line of the first conflict marker in `text`, if any.
 pub fn first_marker(text: &str) -> Option<u32> {
     text.lines()

@@ -5,6 +5,9 @@
 
 #![forbid(unsafe_code)]
 
+mod diff;
+mod git;
+mod guard;
 mod out;
 mod run;
 mod secrets;
@@ -155,6 +158,20 @@ Examples:
   envcloak init --force              replace .env (the old one is kept as a backup)
   envcloak init --encrypt            write .env.enc instead")]
     Init(team::InitArgs),
+    /// Which keys changed (names only) between revisions, or .env and .env.enc
+    #[command(after_help = "\
+Examples:
+  envcloak diff                      HEAD against the work tree
+  envcloak diff main                 main against the work tree
+  envcloak diff main feature         between two revisions")]
+    Diff(diff::DiffArgs),
+    /// Git integration: readable diffs, key-level merges, a commit guard
+    #[command(after_help = "\
+Examples:
+  envcloak git enroll                .gitattributes and this clone's drivers
+  envcloak git enroll --hook         and the pre-commit guard
+  envcloak git disenroll             undo all of it")]
+    Git(git::GitArgs),
 }
 
 /// The exit code after a panic (EX_SOFTWARE: "internal software error").
@@ -191,6 +208,17 @@ fn cli_main() -> ExitCode {
         Err(e) => return usage::report(&e),
     };
     let g = &cli.global;
+    if matches!(
+        cli.command,
+        Command::Init(_)
+            | Command::Set(_)
+            | Command::Unset(_)
+            | Command::Edit(_)
+            | Command::Encrypt(_)
+            | Command::Check(_)
+    ) {
+        git::auto_configure(g);
+    }
     let result = match cli.command {
         Command::Keygen(a) => secrets::keygen(g, a),
         Command::Token(a) => secrets::token(a),
@@ -205,6 +233,8 @@ fn cli_main() -> ExitCode {
         Command::Run(a) => run::run(g, a),
         Command::Check(a) => team::check(g, a),
         Command::Init(a) => team::init(g, a),
+        Command::Diff(a) => diff::diff(g, a),
+        Command::Git(a) => git::git(g, a),
     };
     match result {
         Ok(code) => out::exit_code(code),
