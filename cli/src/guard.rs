@@ -10,3 +10,16 @@ use crate::ui::{CmdResult, Failure};
 pub fn pre_commit(_g: &Global) -> CmdResult {
     Err(Failure::new("git pre-commit: not built yet"))
 }
+
+/// Installs the pre-commit hook in the repository whose work tree is `root`
+/// (chaining an existing hook, never replacing it). Returns what to tell
+/// the user.
+pub fn install_hook(_root: &std::path::Path) -> Result<String, Failure> {
+    Err(Failure::new("the commit guard is not built yet"))
+}
+
+/// Removes the hook `install_hook` put in, restoring a chained hook.
+/// Returns what to tell the user, or `None` when there was no hook.
+pub fn uninstall_hook(_root: &std::path::Path) -> Result<Option<String>, Failure> {
+    Ok(None)
+}
