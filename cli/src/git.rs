@@ -70,11 +70,15 @@ pub fn git(g: &Global, a: GitArgs) -> CmdResult {
     }
 }
 
-fn enroll(_g: &Global, _a: EnrollArgs) -> CmdResult {
+fn enroll(_g: &Global, a: EnrollArgs) -> CmdResult {
+    if a.hook {
+        crate::guard::install_hook(std::path::Path::new("."))?;
+    }
     Err(Failure::new("git enroll: not built yet"))
 }
 
 fn disenroll(_g: &Global) -> CmdResult {
+    crate::guard::uninstall_hook(std::path::Path::new("."))?;
     Err(Failure::new("git disenroll: not built yet"))
 }
 
