@@ -14,9 +14,9 @@
 //! Needs `ENVCLOAK_TEST_AWS_VENV` (see `tests/support/aws.rs`): skipped with
 //! a note without it, a failure in CI.
 
-mod common;
 #[path = "../../tests/support/aws.rs"]
 mod aws;
+mod common;
 
 use common::{Project, Run};
 
@@ -97,7 +97,10 @@ fn assert_key_cmd_fails(
     }
     let out = run.run().fails(2);
     out.error_says(&["ENVCLOAK_KEY_CMD"]);
-    assert!(!p.exists("child-ran"), "run started the command without a key");
+    assert!(
+        !p.exists("child-ran"),
+        "run started the command without a key"
+    );
     for h in hidden.iter().chain(&[DATABASE_URL, API_TOKEN]) {
         out.hides(h);
     }
@@ -222,8 +225,7 @@ fn denied_call_is_a_clear_error_naming_the_key_command() {
         );
     });
     // The recipe's policy, and a user without it.
-    let (app_id, app_secret) =
-        moto.iam_user(p.path(), "app", &["secretsmanager:GetSecretValue"]);
+    let (app_id, app_secret) = moto.iam_user(p.path(), "app", &["secretsmanager:GetSecretValue"]);
     let (other_id, other_secret) =
         moto.iam_user(p.path(), "other", &["secretsmanager:ListSecrets"]);
     moto.enforce_iam();
@@ -269,5 +271,8 @@ fn unreachable_endpoint_is_a_clear_error_naming_the_key_command() {
         aws::secrets_manager_cmd("myapp/envcloak-key")
     );
     let stderr = assert_key_cmd_fails(&p, venv, &endpoint, &cmd, &[], &[&key]);
-    assert!(stderr.contains("Could not connect to the endpoint URL"), "{stderr}");
+    assert!(
+        stderr.contains("Could not connect to the endpoint URL"),
+        "{stderr}"
+    );
 }

@@ -30,12 +30,16 @@ pub const VENV_VAR: &str = "ENVCLOAK_TEST_AWS_VENV";
 
 /// The recipes of docs/secret-managers.md, as a user types them.
 pub fn secrets_manager_cmd(secret_id: &str) -> String {
-    format!("aws secretsmanager get-secret-value --secret-id {secret_id} --query SecretString --output text")
+    format!(
+        "aws secretsmanager get-secret-value --secret-id {secret_id} --query SecretString --output text"
+    )
 }
 
 /// See [`secrets_manager_cmd`].
 pub fn ssm_cmd(name: &str) -> String {
-    format!("aws ssm get-parameter --name {name} --with-decryption --query Parameter.Value --output text")
+    format!(
+        "aws ssm get-parameter --name {name} --with-decryption --query Parameter.Value --output text"
+    )
 }
 
 /// The virtual environment with `bin/aws` and `bin/moto_server`, or `None`
@@ -183,7 +187,9 @@ impl Moto {
     fn http(&self, method: &str, path: &str, body: &str) -> Option<String> {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
         let request = format!(
             "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\
              Content-Type: text/plain\r\nContent-Length: {len}\r\n\r\n{body}",
