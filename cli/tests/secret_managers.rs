@@ -265,7 +265,7 @@ fn unreachable_endpoint_is_a_clear_error_naming_the_key_command() {
     let p = Project::new();
     let key = p.encrypt_with_env_key(PLAINTEXT);
     // Nothing listens there; one attempt, a short connect timeout.
-    let endpoint = format!("http://127.0.0.1:{}", aws::free_port());
+    let endpoint = aws::closed_endpoint();
     let cmd = format!(
         "{} --cli-connect-timeout 2",
         aws::secrets_manager_cmd("myapp/envcloak-key")

@@ -88,6 +88,18 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
+/// An endpoint on 127.0.0.1 that refuses connections: port 1 (tcpmux,
+/// unused), outside the range that [`free_port`] and the servers of
+/// tests running alongside draw from, so none of them can take it.
+pub fn closed_endpoint() -> String {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 1));
+    assert!(
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err(),
+        "something listens on 127.0.0.1:1; the unreachable-endpoint test needs it closed"
+    );
+    "http://127.0.0.1:1".to_owned()
+}
+
 /// A `PATH` with the virtual environment's `bin` first, so that a recipe's
 /// bare `aws` is the real CLI installed there.
 pub fn path_with(venv: &Path) -> std::ffi::OsString {
@@ -126,8 +138,24 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts the server and waits (a bounded poll) until it answers.
+    /// Starts the server on a free port and waits (a bounded poll) until
+    /// it answers. Another process may take the port between the moment
+    /// it was found free and the server's bind: then the server exits and
+    /// it starts again on another port (three tries).
     pub fn start(venv: &Path) -> Moto {
+        for _ in 0..3 {
+            let mut moto = Moto::spawn(venv);
+            match moto.wait_ready() {
+                Ok(()) => return moto,
+                // Dropped: the next try has a new port and a new HOME.
+                Err(log) if log.contains("Address already in use") => {}
+                Err(log) => panic!("moto_server did not start:\n{log}"),
+            }
+        }
+        panic!("moto_server lost the race for a free port three times");
+    }
+
+    fn spawn(venv: &Path) -> Moto {
         let home = tempfile::Builder::new()
             .prefix("envcloak-moto-")
             .tempdir()
@@ -144,33 +172,29 @@ impl Moto {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start moto_server: {e}"));
-        let mut moto = Moto {
+        Moto {
             child,
             venv: venv.to_path_buf(),
             home,
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
-        };
-        moto.wait_ready();
-        moto
+        }
     }
 
     /// Polls `GET /moto-api/` until it answers 200: at most 60 s, which
-    /// is far above the half second it takes on an idle machine.
-    fn wait_ready(&mut self) {
+    /// is far above the half second it takes on an idle machine. The
+    /// server's log when it exits first.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().expect("moto_server status") {
-                panic!(
-                    "moto_server exited ({status}) before it was ready:\n{}",
-                    self.log()
-                );
+                return Err(format!("moto_server exited ({status}):\n{}", self.log()));
             }
             if self
                 .http("GET", "/moto-api/", "")
                 .is_some_and(|r| r.starts_with("HTTP/1.1 200") || r.starts_with("HTTP/1.0 200"))
             {
-                return;
+                return Ok(());
             }
             assert!(
                 Instant::now() < deadline,
