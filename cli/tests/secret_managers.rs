@@ -79,9 +79,13 @@ fn assert_values_arrive(p: &Project, venv: &std::path::Path, endpoint: &str, cmd
     out.hides(API_TOKEN).hides(key);
 }
 
+/// What envcloak says when the key command exits non-zero (the `aws` CLI
+/// exits 255 on a service or connection error).
+const CMD_FAILED: &str = "error: key from ENVCLOAK_KEY_CMD: the command failed (exit status: 255)";
+
 /// `run` (whose child must not start) and `get` both fail with exit 2 and
-/// one error line naming `ENVCLOAK_KEY_CMD`; neither the key, nor a value,
-/// nor `hidden` is in envcloak's output. Returns `get`'s stderr.
+/// the one error line `error`; neither the key, nor a value, nor `hidden`
+/// is in envcloak's output. Returns `get`'s stderr.
 fn assert_key_cmd_fails(
     p: &Project,
     venv: &std::path::Path,
@@ -89,6 +93,7 @@ fn assert_key_cmd_fails(
     cmd: &str,
     env: &[(&str, &str)],
     hidden: &[&str],
+    error: &str,
 ) -> String {
     let run = p.envcloak(&["run", "--", "sh", "-c", "touch child-ran"]);
     let mut run = with_aws(run, venv, endpoint, cmd);
@@ -96,7 +101,7 @@ fn assert_key_cmd_fails(
         run = run.env(name, *value);
     }
     let out = run.run().fails(2);
-    out.error_says(&["ENVCLOAK_KEY_CMD"]);
+    assert_eq!(out.error(), error, "stderr:\n{}", out.stderr);
     assert!(
         !p.exists("child-ran"),
         "run started the command without a key"
@@ -111,7 +116,7 @@ fn assert_key_cmd_fails(
         get = get.env(name, *value);
     }
     let out = get.run().fails(2);
-    out.error_says(&["ENVCLOAK_KEY_CMD"]);
+    assert_eq!(out.error(), error, "stderr:\n{}", out.stderr);
     for h in hidden.iter().chain(&[DATABASE_URL, API_TOKEN]) {
         out.hides(h);
     }
@@ -173,7 +178,16 @@ fn ssm_securestring_recipe_gives_run_and_get_the_key() {
     // returns it marked with the KMS key, AWS the ciphertext): a clear
     // error that does not repeat what the command printed.
     let without = cmd.replace(" --with-decryption", "");
-    let stderr = assert_key_cmd_fails(&p, venv, &moto.endpoint, &without, &[], &[&key]);
+    let stderr = assert_key_cmd_fails(
+        &p,
+        venv,
+        &moto.endpoint,
+        &without,
+        &[],
+        &[&key],
+        "error: key from ENVCLOAK_KEY_CMD: the key is not valid base64: \
+         a fernet key is 44 characters of url-safe base64, as `envcloak keygen` prints",
+    );
     assert!(!stderr.contains("kms:"), "{stderr}");
 }
 
@@ -195,15 +209,12 @@ fn missing_secret_is_a_clear_error_naming_the_key_command() {
         );
     });
     let cmd = aws::secrets_manager_cmd("myapp/no-such-key");
-    let stderr = assert_key_cmd_fails(&p, venv, &moto.endpoint, &cmd, &[], &[&key]);
+    let stderr = assert_key_cmd_fails(&p, venv, &moto.endpoint, &cmd, &[], &[&key], CMD_FAILED);
     // envcloak's line says what failed; the aws CLI's own line says why.
-    let error = stderr.lines().find(|l| l.starts_with("error: ")).unwrap();
-    assert!(error.contains("failed"), "{error}");
-    assert!(!error.contains("ResourceNotFound"), "{error}");
     assert!(stderr.contains("ResourceNotFoundException"), "{stderr}");
 
     let cmd = aws::ssm_cmd("/myapp/no-such-key");
-    let stderr = assert_key_cmd_fails(&p, venv, &moto.endpoint, &cmd, &[], &[&key]);
+    let stderr = assert_key_cmd_fails(&p, venv, &moto.endpoint, &cmd, &[], &[&key], CMD_FAILED);
     assert!(stderr.contains("ParameterNotFound"), "{stderr}");
 }
 
@@ -251,6 +262,7 @@ fn denied_call_is_a_clear_error_naming_the_key_command() {
         &cmd,
         &creds,
         &[&key, &other_secret, &app_secret],
+        CMD_FAILED,
     );
     assert!(stderr.contains("AccessDenied"), "{stderr}");
     assert!(
@@ -270,7 +282,7 @@ fn unreachable_endpoint_is_a_clear_error_naming_the_key_command() {
         "{} --cli-connect-timeout 2",
         aws::secrets_manager_cmd("myapp/envcloak-key")
     );
-    let stderr = assert_key_cmd_fails(&p, venv, &endpoint, &cmd, &[], &[&key]);
+    let stderr = assert_key_cmd_fails(&p, venv, &endpoint, &cmd, &[], &[&key], CMD_FAILED);
     assert!(
         stderr.contains("Could not connect to the endpoint URL"),
         "{stderr}"
