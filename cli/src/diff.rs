@@ -85,7 +85,8 @@ pub fn diff(g: &Global, a: DiffArgs) -> CmdResult {
                 "changed": s.changed,
                 "removed": s.removed,
             });
-            let text = serde_json::to_string_pretty(&doc).map_err(|e| Failure::new(e.to_string()))?;
+            let text =
+                serde_json::to_string_pretty(&doc).map_err(|e| Failure::new(e.to_string()))?;
             outln!("{text}");
         }
         DiffFormat::Text => {
@@ -352,9 +353,8 @@ impl<'a> Reader<'a> {
             ))
             .hint("'envcloak diff --plain' compares .env with .env.enc without git"));
         }
-        let mut path_in_repo = OsString::from(
-            String::from_utf8_lossy(prefix.stdout.trim_ascii_end()).into_owned(),
-        );
+        let mut path_in_repo =
+            OsString::from(String::from_utf8_lossy(prefix.stdout.trim_ascii_end()).into_owned());
         if let Some(name) = self.path.file_name() {
             path_in_repo.push(name);
         }

@@ -13,7 +13,7 @@
 //! the same key is public and not searched for. Messages name files, lines
 //! and keys, never values.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -58,7 +58,7 @@ pub fn install_hook(root: &Path) -> Result<String, Failure> {
     let chained = hooks.join(CHAINED);
     let shown = shown(root, &hook);
     let script = hook_script();
-    let _lock = ui::lock(&hook)?;
+    let _lock = lock(root, &hook)?;
     if std::fs::symlink_metadata(&hook).is_ok() {
         if is_ours(&hook) {
             if std::fs::read(&hook).is_ok_and(|old| old == script) {
@@ -104,7 +104,7 @@ pub fn uninstall_hook(root: &Path) -> Result<Option<String>, Failure> {
     }
     let chained = hooks.join(CHAINED);
     let shown = shown(root, &hook);
-    let _lock = ui::lock(&hook)?;
+    let _lock = lock(root, &hook)?;
     if std::fs::symlink_metadata(&chained).is_ok() {
         std::fs::rename(&chained, &hook).map_err(|e| Failure::from(Error::from_io(&hook, e)))?;
         return Ok(Some(format!(
@@ -118,12 +118,8 @@ pub fn uninstall_hook(root: &Path) -> Result<Option<String>, Failure> {
 /// The repository's hooks directory (absolute; `core.hooksPath` counts),
 /// `None` outside a repository.
 fn hooks_dir(root: &Path) -> CmdResult<Option<PathBuf>> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(root)
+    let out = git_in(root)
         .args(["rev-parse", "--path-format=absolute", "--git-path", "hooks"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
         .output()
         .map_err(git_failed)?;
     if !out.status.success() {
@@ -131,6 +127,27 @@ fn hooks_dir(root: &Path) -> CmdResult<Option<PathBuf>> {
     }
     let path = OsStr::from_bytes(out.stdout.strip_suffix(b"\n").unwrap_or(&out.stdout));
     Ok(Some(PathBuf::from(path)))
+}
+
+/// The write lock for the hook. Its lock file stays out of `git status`:
+/// inside the git directory nothing is tracked anyway (and no `.gitignore`
+/// belongs there); a hooks directory in the work tree (`core.hooksPath`)
+/// gets it ignored as every envcloak lock file is.
+fn lock(root: &Path, hook: &Path) -> CmdResult<fsio::WriteLock> {
+    let git_dir = git_in(root)
+        .args(["rev-parse", "--path-format=absolute", "--git-common-dir"])
+        .output()
+        .map_err(git_failed)?;
+    let git_dir = PathBuf::from(OsStr::from_bytes(
+        git_dir
+            .stdout
+            .strip_suffix(b"\n")
+            .unwrap_or(&git_dir.stdout),
+    ));
+    if git_dir.as_os_str().is_empty() || !hook.starts_with(&git_dir) {
+        return ui::lock(hook);
+    }
+    Ok(fsio::lock_with(hook, &ui::lock_options()?)?)
 }
 
 /// `path` relative to `root` when it is inside it.
@@ -143,7 +160,8 @@ fn shown(root: &Path, path: &Path) -> String {
 }
 
 fn is_ours(hook: &Path) -> bool {
-    std::fs::read(hook).is_ok_and(|text| text.split(|&b| b == b'\n').any(|l| l == MARKER.as_bytes()))
+    std::fs::read(hook)
+        .is_ok_and(|text| text.split(|&b| b == b'\n').any(|l| l == MARKER.as_bytes()))
 }
 
 /// The hook: runs a chained hook first (its failure refuses the commit),
@@ -155,8 +173,9 @@ fn hook_script() -> Vec<u8> {
     s.extend_from_slice(
         format!(
             "#!/bin/sh\n\
-             {MARKER}: refuses a commit that would leak a secret.\n\
-             # Installed by 'envcloak git enroll --hook'; 'envcloak git disenroll' removes it\n\
+             {MARKER}\n\
+             # Refuses a commit that would leak a secret. Installed by\n\
+             # 'envcloak git enroll --hook'; 'envcloak git disenroll' removes it\n\
              # and puts back the hook it chained. To commit anyway, deliberately:\n\
              # git commit --no-verify\n\
              chained=\"$(dirname \"$0\")/{CHAINED}\"\n\
@@ -215,7 +234,14 @@ enum Kind {
 }
 
 /// Names of `.env.*` files that are meant to be committed.
-const COMMITTED: [&str; 6] = ["example", "sample", "template", "dist", "schema", "recipients"];
+const COMMITTED: [&str; 6] = [
+    "example",
+    "sample",
+    "template",
+    "dist",
+    "schema",
+    "recipients",
+];
 /// Endings of `.env.*` files that are encrypted by other tools.
 const SEALED_ENDINGS: [&str; 4] = [".age", ".gpg", ".asc", ".vault"];
 
@@ -235,7 +261,11 @@ fn kind(name: &[u8]) -> Kind {
     if let Some(profile) = rest.strip_suffix(".enc") {
         return Kind::Encrypted(envcloak::valid_profile(profile).then(|| profile.to_owned()));
     }
-    if rest == "key" || rest.strip_suffix(".key").is_some_and(envcloak::valid_profile) {
+    if rest == "key"
+        || rest
+            .strip_suffix(".key")
+            .is_some_and(envcloak::valid_profile)
+    {
         return Kind::KeyFile;
     }
     let last = rest.rsplit('.').next().unwrap_or(rest);
@@ -273,7 +303,10 @@ struct Needle {
 
 /// `envcloak git pre-commit`, run by the hook.
 pub fn pre_commit(g: &Global) -> CmdResult {
+    // git runs hooks at the top of the work tree; a manual run may not.
     let top = toplevel()?;
+    std::env::set_current_dir(&top).map_err(|e| Failure::from(Error::from_io(&top, e)))?;
+    let top = PathBuf::from(".");
     let staged = staged_files()?;
     let mut problems: Vec<String> = Vec::new();
     let mut encrypted: Vec<(&Staged, Option<String>)> = Vec::new();
@@ -294,7 +327,9 @@ pub fn pre_commit(g: &Global) -> CmdResult {
         }
     }
     let mut needles: Vec<Needle> = Vec::new();
-    let mut opened: HashMap<Vec<u8>, Zeroizing<String>> = HashMap::new();
+    // Encrypted contents already opened (or tried): the work tree's copy
+    // is usually the staged one.
+    let mut tried: HashSet<Vec<u8>> = HashSet::new();
 
     // Staged encrypted files: the local key must open them, without markers.
     if !encrypted.is_empty() {
@@ -306,8 +341,9 @@ pub fn pre_commit(g: &Global) -> CmdResult {
             };
             i += 1;
             let label = f.shown();
-            let for_keys = top.join(OsStr::from_bytes(&f.path));
-            match open_contents(g, &for_keys, &label, profile.as_deref(), contents) {
+            let for_keys = Path::new(OsStr::from_bytes(&f.path));
+            tried.insert(contents.to_vec());
+            match open_contents(g, for_keys, &label, profile.as_deref(), contents) {
                 Ok(text) => {
                     if let Some(line) = merge::first_marker(&text) {
                         problems.push(format!(
@@ -324,7 +360,6 @@ pub fn pre_commit(g: &Global) -> CmdResult {
                         ));
                     } else {
                         add_needles(&mut needles, &text, &label);
-                        opened.insert(contents.to_vec(), text);
                     }
                 }
                 Err(problem) => problems.push(problem),
@@ -335,7 +370,7 @@ pub fn pre_commit(g: &Global) -> CmdResult {
     // The layers at the root of the work tree.
     let example = example_values(&top);
     for (name, kind) in root_env_files(&top) {
-        let path = top.join(&name);
+        let path = PathBuf::from(&name);
         match kind {
             Kind::Plain => {
                 let Ok(bytes) = std::fs::read(&path).map(Zeroizing::new) else {
@@ -350,13 +385,12 @@ pub fn pre_commit(g: &Global) -> CmdResult {
                 let Ok(contents) = std::fs::read(&path) else {
                     continue;
                 };
-                if opened.contains_key(&contents) {
+                if !tried.insert(contents.clone()) {
                     continue;
                 }
                 match open_contents(g, &path, &name, profile.as_deref(), &contents) {
                     Ok(text) => {
                         add_needles(&mut needles, &text, &name);
-                        opened.insert(contents, text);
                     }
                     Err(why) => ui::note(format!(
                         "{name} could not be opened, so its values were not searched for ({why})"
@@ -366,10 +400,8 @@ pub fn pre_commit(g: &Global) -> CmdResult {
             _ => {}
         }
     }
-    drop(opened);
     needles.retain(|n| {
-        n.value.trim().chars().count() >= MIN_VALUE_CHARS
-            && example.get(&n.key) != Some(&*n.value)
+        n.value.trim().chars().count() >= MIN_VALUE_CHARS && example.get(&n.key) != Some(&*n.value)
     });
 
     // Every other staged file, searched for every value at once.
@@ -573,7 +605,9 @@ fn open_contents(
             "{e} (tried {tried}): the local key does not open it; seal it with the team's key \
              ('envcloak edit' or 'envcloak set' with that key)"
         ),
-        e => format!("{e}: damaged or not an envcloak file (unstage it: git restore --staged -- '{label}')"),
+        e => format!(
+            "{e}: damaged or not an envcloak file (unstage it: git restore --staged -- '{label}')"
+        ),
     })
 }
 
@@ -706,6 +740,13 @@ fn git() -> Command {
     cmd
 }
 
+/// `git -C dir`, with its messages hidden.
+fn git_in(dir: &Path) -> Command {
+    let mut cmd = git();
+    cmd.arg("-C").arg(dir);
+    cmd
+}
+
 fn git_failed(e: std::io::Error) -> Failure {
     Failure::new(format!("could not run git: {e}")).hint("install git, or put it on PATH")
 }
@@ -716,7 +757,12 @@ mod tests {
 
     #[test]
     fn names_are_told_apart() {
-        for plain in [".env", ".env.production", ".env.local", ".env.backup-20260101T000000Z"] {
+        for plain in [
+            ".env",
+            ".env.production",
+            ".env.local",
+            ".env.backup-20260101T000000Z",
+        ] {
             assert_eq!(kind(plain.as_bytes()), Kind::Plain, "{plain}");
         }
         for key in [".env.key", ".env.staging.key"] {
