@@ -9,9 +9,11 @@
 //! Aho-Corasick automaton). Values come from every encrypted file at the
 //! root of the work tree (`.env.enc`, `.env.<profile>.enc`) that a key
 //! here opens, every staged encrypted file, and the plaintext `.env` and
-//! `.env.<profile>` files at the root. A value that `.env.example` gives
-//! the same key is public and not searched for. Messages name files, lines
-//! and keys, never values.
+//! `.env.<profile>` files at the root. A value that the committed
+//! `.env.example` (HEAD's) gives the same key is public and not searched
+//! for; so is, for the plaintext files (which `init` fills from it), one
+//! the work tree's `.env.example` gives the same key. Messages name files,
+//! lines and keys, never values.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsStr;
@@ -327,6 +329,7 @@ pub fn pre_commit(g: &Global) -> CmdResult {
         }
     }
     let mut needles: Vec<Needle> = Vec::new();
+    let mut plaintext_needles: Vec<Needle> = Vec::new();
     // Encrypted contents already opened (or tried): the work tree's copy
     // is usually the staged one.
     let mut tried: HashSet<Vec<u8>> = HashSet::new();
@@ -359,7 +362,7 @@ pub fn pre_commit(g: &Global) -> CmdResult {
                             e.line, e.kind
                         ));
                     } else {
-                        add_needles(&mut needles, &text, &label);
+                        let _ = add_needles(&mut needles, &text, &label);
                     }
                 }
                 Err(problem) => problems.push(problem),
@@ -368,7 +371,6 @@ pub fn pre_commit(g: &Global) -> CmdResult {
     }
 
     // The layers at the root of the work tree.
-    let example = example_values(&top);
     for (name, kind) in root_env_files(&top) {
         let path = PathBuf::from(&name);
         match kind {
@@ -379,7 +381,11 @@ pub fn pre_commit(g: &Global) -> CmdResult {
                 let Ok(text) = std::str::from_utf8(&bytes) else {
                     continue;
                 };
-                add_needles(&mut needles, text, &name);
+                if let Err(line) = add_needles(&mut plaintext_needles, text, &name) {
+                    ui::note(format!(
+                        "{name}:{line} does not parse, so its values were not searched for"
+                    ));
+                }
             }
             Kind::Encrypted(profile) => {
                 let Ok(contents) = std::fs::read(&path) else {
@@ -390,7 +396,7 @@ pub fn pre_commit(g: &Global) -> CmdResult {
                 }
                 match open_contents(g, &path, &name, profile.as_deref(), &contents) {
                     Ok(text) => {
-                        add_needles(&mut needles, &text, &name);
+                        let _ = add_needles(&mut needles, &text, &name);
                     }
                     Err(why) => ui::note(format!(
                         "{name} could not be opened, so its values were not searched for ({why})"
@@ -400,9 +406,20 @@ pub fn pre_commit(g: &Global) -> CmdResult {
             _ => {}
         }
     }
-    needles.retain(|n| {
-        n.value.trim().chars().count() >= MIN_VALUE_CHARS && example.get(&n.key) != Some(&*n.value)
+    // Public values: what the committed `.env.example` gives the same key
+    // (so a secret pasted into the example now is still caught); for the
+    // plaintext layers, which `init` fills from the example, what the work
+    // tree's example gives it too.
+    let committed_example = committed_example();
+    let example = example_values(&top);
+    let long = |n: &Needle| n.value.trim().chars().count() >= MIN_VALUE_CHARS;
+    needles.retain(|n| long(n) && committed_example.get(&n.key) != Some(&*n.value));
+    plaintext_needles.retain(|n| {
+        long(n)
+            && committed_example.get(&n.key) != Some(&*n.value)
+            && example.get(&n.key) != Some(&*n.value)
     });
+    needles.append(&mut plaintext_needles);
 
     // Every other staged file, searched for every value at once.
     if !needles.is_empty() && !scanned.is_empty() {
@@ -487,11 +504,10 @@ fn conflict_key(text: &str, line: u32) -> Option<String> {
         })
 }
 
-/// Every value in a dotenv `text`, tagged with its key and `source`.
-fn add_needles(needles: &mut Vec<Needle>, text: &str, source: &str) {
-    let Ok(entries) = envcloak::dotenv::parse(text) else {
-        return;
-    };
+/// Every value in a dotenv `text`, tagged with its key and `source`; the
+/// line of a syntax error.
+fn add_needles(needles: &mut Vec<Needle>, text: &str, source: &str) -> Result<(), u32> {
+    let entries = envcloak::dotenv::parse(text).map_err(|e| e.line)?;
     for e in entries {
         needles.push(Needle {
             value: Zeroizing::new(e.value.into_owned()),
@@ -499,14 +515,34 @@ fn add_needles(needles: &mut Vec<Needle>, text: &str, source: &str) {
             source: source.to_owned(),
         });
     }
+    Ok(())
 }
 
-/// `.env.example`'s values at the root, by key: public by definition.
+/// The work tree's `.env.example` values at the root, by key.
 fn example_values(top: &Path) -> HashMap<String, String> {
     let Ok(text) = std::fs::read_to_string(top.join(".env.example")) else {
         return HashMap::new();
     };
-    let Ok(entries) = envcloak::dotenv::parse(&text) else {
+    dotenv_values(&text)
+}
+
+/// HEAD's `.env.example` values at the root, by key: public, since they
+/// are committed already.
+fn committed_example() -> HashMap<String, String> {
+    let Ok(out) = git()
+        .args(["cat-file", "blob", "HEAD:.env.example"])
+        .output()
+    else {
+        return HashMap::new();
+    };
+    match std::str::from_utf8(&out.stdout) {
+        Ok(text) if out.status.success() => dotenv_values(text),
+        _ => HashMap::new(),
+    }
+}
+
+fn dotenv_values(text: &str) -> HashMap<String, String> {
+    let Ok(entries) = envcloak::dotenv::parse(text) else {
         return HashMap::new();
     };
     entries

@@ -100,7 +100,10 @@ fn assert_no_leak(p: &Project, canaries: &[&str], plaintext: &[&str]) {
         }
         let body = p.read(name);
         for c in canaries {
-            assert!(!contains(&body, c), "a canary is in the work-tree file {name}");
+            assert!(
+                !contains(&body, c),
+                "a canary is in the work-tree file {name}"
+            );
         }
     }
 }
@@ -131,7 +134,9 @@ fn between_two_revisions_names_only() {
         "changed  API_KEY",
         "removed  STRIPE_KEY",
     ]);
-    diff(&p, &["v2", "HEAD"], &all).ok().stdout_is(&["no changes"]);
+    diff(&p, &["v2", "HEAD"], &all)
+        .ok()
+        .stdout_is(&["no changes"]);
     let out = diff(&p, &["v1", "v2", "--format", "json"], &all).ok();
     assert_eq!(
         lists(&out),
@@ -157,9 +162,7 @@ fn head_or_a_revision_against_the_work_tree() {
         .stdout_is(&["added    NEW_SECRET", "changed  DEBUG"]);
     commit_all(&p);
     unset(&p, "TOKEN");
-    diff(&p, &[], &[&a, &b])
-        .ok()
-        .stdout_is(&["removed  TOKEN"]);
+    diff(&p, &[], &[&a, &b]).ok().stdout_is(&["removed  TOKEN"]);
     // One revision: that revision against the work tree.
     diff(&p, &["HEAD~1"], &[&a, &b]).ok().stdout_is(&[
         "added    NEW_SECRET",
@@ -209,7 +212,9 @@ fn profiles_diff_their_own_file() {
     let (a, b, c) = (canary(), canary(), canary());
     let p = repo(&format!("TOKEN={a}\n"));
     p.write(".env.production", format!("PROD_TOKEN={b}\nREPLICAS=3\n"));
-    p.envcloak(&["--profile", "production", "encrypt"]).run().ok();
+    p.envcloak(&["--profile", "production", "encrypt"])
+        .run()
+        .ok();
     std::fs::remove_file(p.p(".env.production")).unwrap();
     p.commit(&[".env.production.enc", ".gitignore"]);
     p.envcloak(&["--profile", "production", "set", "REPLICAS", "5"])
@@ -236,8 +241,12 @@ fn profiles_diff_their_own_file() {
         .run()
         .ok();
     out.hides(&b).hides(&c);
-    out.stdout_is(&["added    PROD_TOKEN", "added    REPLICAS", "added    CDN_KEY"])
-        .stderr_says(&[".env.production.enc does not exist at HEAD~1"]);
+    out.stdout_is(&[
+        "added    PROD_TOKEN",
+        "added    REPLICAS",
+        "added    CDN_KEY",
+    ])
+    .stderr_says(&[".env.production.enc does not exist at HEAD~1"]);
     assert_no_leak(&p, &all, &[]);
 }
 
@@ -248,7 +257,10 @@ fn a_revision_sealed_with_an_older_key_opens_while_the_keyring_holds_it() {
     tag(&p, "old-key");
     let old_key = p.key();
     p.envcloak(&["rotate", "--write"]).run().ok();
-    assert!(p.key().contains(','), "rotate keeps the old key after the new");
+    assert!(
+        p.key().contains(','),
+        "rotate keeps the old key after the new"
+    );
     set(&p, "TOKEN", &b);
     commit_all(&p);
     diff(&p, &["old-key", "HEAD"], &[&a, &b])
@@ -292,7 +304,9 @@ fn a_bad_revision_or_no_repository_is_a_clear_error() {
         .fails(2)
         .error_says(&["not in a git work tree"])
         .stderr_says(&["--plain"]);
-    diff(&q, &["--plain"], &[&a]).ok().stdout_is(&["no changes"]);
+    diff(&q, &["--plain"], &[&a])
+        .ok()
+        .stdout_is(&["no changes"]);
     // No commit yet.
     q.git_init();
     diff(&q, &[], &[&a])

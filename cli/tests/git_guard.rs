@@ -255,7 +255,11 @@ fn an_env_enc_the_local_key_cannot_open_is_refused() {
 #[test]
 fn a_source_file_holding_a_secret_is_refused_naming_file_line_and_key() {
     let (stripe, db) = (canary(), canary());
-    let p = guarded(&format!("STRIPE_KEY=sk_live_{stripe}\nDEBUG=false\n"));
+    // 8 characters: searched for.
+    let pin = &canary()[..8];
+    let p = guarded(&format!(
+        "STRIPE_KEY=sk_live_{stripe}\nDEBUG=false\nPIN={pin}\n"
+    ));
     // A value only the plaintext .env holds is searched for too.
     p.write(".env", format!("DB_PASSWORD={db}\n"));
     p.write(
@@ -264,14 +268,22 @@ fn a_source_file_holding_a_secret_is_refused_naming_file_line_and_key() {
     );
     p.write("src/db.py", format!("PASSWORD = '{db}'\n"));
     p.write("src/ok.py", "DEBUG = False\n");
-    let out = try_commit(&p, &["src/app.py", "src/db.py", "src/ok.py"]).fails(1);
-    out.hides(&stripe).hides(&db).stderr_says(&[
+    p.write("test/pin.txt", format!("{pin}"));
+    let out = try_commit(
+        &p,
+        &["src/app.py", "src/db.py", "src/ok.py", "test/pin.txt"],
+    )
+    .fails(1);
+    out.hides(&stripe).hides(&db).hides(pin).stderr_says(&[
         "src/app.py:4: holds the value of STRIPE_KEY (from .env.enc)",
         "src/db.py:1: holds the value of DB_PASSWORD (from .env)",
+        "test/pin.txt:1: holds the value of PIN (from .env.enc)",
     ]);
     assert!(!out.stderr.contains("src/ok.py"), "{}", out.stderr);
     assert_eq!(commits(&p), 1);
-    let refused = staged_blobs(&p, &["src/app.py", "src/db.py"]);
+    let refused = staged_blobs(&p, &["src/app.py", "src/db.py", "test/pin.txt"]);
+    p.git(&["rm", "-q", "--cached", "--", "test/pin.txt"]);
+    std::fs::remove_file(p.p("test/pin.txt")).unwrap();
 
     // The staged content counts, not the work tree's: fixing the file
     // without staging it is still refused; staging the fix lets it through.
@@ -284,7 +296,7 @@ fn a_source_file_holding_a_secret_is_refused_naming_file_line_and_key() {
     let out = try_commit(&p, &["src/app.py", "src/db.py"]).ok();
     out.hides(&stripe).hides(&db);
     assert_eq!(commits(&p), 2);
-    assert_no_leak(&p, &[&stripe, &db], &[".env"], &refused);
+    assert_no_leak(&p, &[&stripe, &db, pin], &[".env"], &refused);
 }
 
 #[test]
@@ -315,17 +327,20 @@ fn a_secret_only_the_staged_env_enc_holds_is_searched_for() {
 #[test]
 fn a_clean_commit_goes_through() {
     let secret = canary();
+    // Values under 8 characters are not searched for (REGION: 7).
     let p = guarded(&format!(
-        "DATABASE_URL=postgres://localhost/app\nSECRET_KEY={secret}\nDEBUG=false\nPORT=8080\n"
+        "SECRET_KEY={secret}\nDEBUG=false\nPORT=8080\nREGION=eu-west\n"
     ));
-    // The example's own values are public, even when .env.enc has them too.
+    // .env as `init` writes it: the example's values, public.
     p.write(
         ".env.example",
-        "DATABASE_URL=postgres://localhost/app\nSECRET_KEY=\nDEBUG=false\nPORT=8080\n",
+        "DATABASE_URL=postgres://localhost/app\nSECRET_KEY=\nDEBUG=false\n",
     );
+    p.write(".env", "DATABASE_URL=postgres://localhost/app\n");
     p.write(
         "src/settings.py",
-        "DATABASE_URL = 'postgres://localhost/app'\nDEBUG = 'false'\nPORT = 8080\n",
+        "DATABASE_URL = 'postgres://localhost/app'\nDEBUG = 'false'\nPORT = 8080\n\
+         REGION = 'eu-west'\n",
     );
     p.write(
         ".gitignore",
@@ -347,7 +362,37 @@ fn a_clean_commit_goes_through() {
     out.hides(&secret);
     assert_eq!(commits(&p), 2);
     assert!(committed(&p).contains("src/settings.py"));
+
+    // A value the committed example gives the same key is public, even in
+    // .env.enc.
+    p.envcloak(&["set", "DATABASE_URL", "postgres://localhost/app"])
+        .run()
+        .ok();
+    p.write("src/db.py", "URL = 'postgres://localhost/app'\n");
+    try_commit(&p, &[".env.enc", "src/db.py"]).ok();
+    assert_eq!(commits(&p), 3);
     assert_no_leak(&p, &[&secret], &[], &[]);
+}
+
+#[test]
+fn a_secret_pasted_into_the_example_is_refused() {
+    let secret = canary();
+    let p = guarded(&format!("SECRET_KEY={secret}\n"));
+    p.write(".env.example", "# generate one\nSECRET_KEY=\n");
+    try_commit(&p, &[".env.example"]).ok();
+    p.write(
+        ".env.example",
+        format!("# generate one\nSECRET_KEY={secret}\n"),
+    );
+    try_commit(&p, &[".env.example"])
+        .fails(1)
+        .hides(&secret)
+        .stderr_says(&[".env.example:2: holds the value of SECRET_KEY (from .env.enc)"]);
+    assert_eq!(commits(&p), 2);
+    let refused = staged_blobs(&p, &[".env.example"]);
+    p.write(".env.example", "# generate one\nSECRET_KEY=\n");
+    p.git(&["add", ".env.example"]);
+    assert_no_leak(&p, &[&secret], &[], &refused);
 }
 
 #[test]
