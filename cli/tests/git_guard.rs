@@ -268,7 +268,7 @@ fn a_source_file_holding_a_secret_is_refused_naming_file_line_and_key() {
     );
     p.write("src/db.py", format!("PASSWORD = '{db}'\n"));
     p.write("src/ok.py", "DEBUG = False\n");
-    p.write("test/pin.txt", format!("{pin}"));
+    p.write("test/pin.txt", pin);
     let out = try_commit(
         &p,
         &["src/app.py", "src/db.py", "src/ok.py", "test/pin.txt"],
