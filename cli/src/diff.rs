@@ -141,6 +141,14 @@ struct Reader<'a> {
     repo: Option<Repo>,
 }
 
+/// What was tried to open a side, for errors.
+enum Tried {
+    /// A key, described as [`Found::describe`] does.
+    Key(String),
+    /// A password, from where.
+    Password(&'static str),
+}
+
 /// Where the file lives in git.
 struct Repo {
     /// The directory git runs in.
@@ -243,7 +251,7 @@ impl<'a> Reader<'a> {
                         iterations: header.iterations,
                         salt: Some(header.salt),
                     },
-                    format!("the password from {}", ui::password_source()),
+                    Tried::Password(ui::password_source()),
                 )
             }
             None => {
@@ -259,11 +267,15 @@ impl<'a> Reader<'a> {
                 };
                 (
                     Sealer::Keys(found.keyring.clone()),
-                    format!("the key from {}", found.describe()),
+                    Tried::Key(found.describe()),
                 )
             }
         };
         vault::open(label_path, contents, &sealer, None).map_err(|e| {
+            let e = match &tried {
+                Tried::Key(from) => e.tried_key(from),
+                Tried::Password(from) => e.tried_password(from),
+            };
             let wrong_key = matches!(
                 &e,
                 Error::Decrypt {
@@ -273,7 +285,11 @@ impl<'a> Reader<'a> {
             );
             match rev {
                 Some(rev) if wrong_key => Failure::new(format!(
-                    "{label}: {tried} does not open the file as of {rev} (sealed with another key?)"
+                    "{label}: {tried} does not open the file as of {rev} (sealed with another key?)",
+                    tried = match &tried {
+                        Tried::Key(from) => format!("the key from {from}"),
+                        Tried::Password(from) => format!("the password from {from}"),
+                    }
                 ))
                 .hint(
                     "a keyring opens older revisions too: put the old key after the current one \

@@ -475,7 +475,7 @@ pub fn pre_commit(g: &Global) -> CmdResult {
     if problems.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    crate::out::err_line("envcloak commit guard: this commit would leak secrets");
+    crate::out::err_line("envcloak commit guard: refusing this commit");
     for p in &problems {
         crate::out::err_line(format_args!("  {p}"));
     }
