@@ -564,3 +564,55 @@ fn a_guard_whose_binary_moved_falls_back_to_path_or_refuses_clearly() {
         .stderr_says(&["fallback: git pre-commit"]);
     assert_eq!(commits(&p), 2);
 }
+
+#[test]
+fn profile_files_are_opened_with_their_own_key_and_searched() {
+    let (team, staging) = (canary(), canary());
+    let p = guarded(&format!("TEAM_TOKEN={team}\n"));
+    let staging_key = p.keygen();
+    p.write(
+        ".env.staging.enc",
+        seal(&staging_key, &format!("STAGING_TOKEN={staging}\n")),
+    );
+    p.write("deploy/staging.yml", format!("token: {staging}\n"));
+    // Without its own key, the key search falls back to .env.key, which
+    // does not open it.
+    try_commit(&p, &[".env.staging.enc"])
+        .fails(1)
+        .hides(&staging)
+        .stderr_says(&[
+            ".env.staging.enc: authentication failed",
+            "tried the key from .env.key",
+        ]);
+    // With ENVCLOAK_KEY_STAGING it opens, and its values are searched for.
+    p.git(&["add", "deploy/staging.yml"]);
+    p.command("git", &["commit", "-q", "-m", "staging"])
+        .env("ENVCLOAK_KEY_STAGING", &staging_key)
+        .run()
+        .fails(1)
+        .hides(&staging)
+        .hides(&staging_key)
+        .stderr_says(&[
+            "deploy/staging.yml:1: holds the value of STAGING_TOKEN (from .env.staging.enc)",
+        ]);
+    let refused = staged_blobs(&p, &["deploy/staging.yml"]);
+    p.git(&["rm", "-q", "--cached", "--", "deploy/staging.yml"]);
+    std::fs::remove_file(p.p("deploy/staging.yml")).unwrap();
+    p.command("git", &["commit", "-q", "-m", "staging"])
+        .env("ENVCLOAK_KEY_STAGING", &staging_key)
+        .run()
+        .ok();
+    assert_eq!(commits(&p), 2);
+    assert_no_leak(&p, &[&team, &staging], &[], &refused);
+}
+
+#[test]
+fn enroll_outside_a_repository_is_a_clear_error() {
+    let p = Project::new();
+    p.envcloak(&["git", "enroll", "--hook"])
+        .run()
+        .fails(2)
+        .error_says(&["not in a git repository"])
+        .stderr_says(&["git init"]);
+    assert!(p.names().is_empty(), "nothing written: {:?}", p.names());
+}
