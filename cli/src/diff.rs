@@ -304,12 +304,11 @@ impl<'a> Reader<'a> {
     /// The encrypted file's contents at `rev`, `None` when it has no such
     /// file.
     fn blob(&mut self, rev: &str) -> CmdResult<Option<Vec<u8>>> {
-        if self.repo.is_none() {
-            self.repo = Some(self.find_repo()?);
-        }
-        let Some(repo) = &self.repo else {
-            return Ok(None);
+        let repo = match self.repo.take() {
+            Some(r) => r,
+            None => self.find_repo()?,
         };
+        let repo = &*self.repo.insert(repo);
         let commit = git(&repo.dir)
             .args(["rev-parse", "--verify", "--quiet", "--end-of-options"])
             .arg(format!("{rev}^{{commit}}"))
