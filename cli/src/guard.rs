@@ -2,24 +2,828 @@
 //! refuses staged plaintext env and key files, encrypted files the local
 //! key cannot open or that hold conflict markers, and staged files holding
 //! a decrypted value (DESIGN §8).
+//!
+//! The hook reads what is staged (the index blobs, through one
+//! `git cat-file --batch`), never the work tree's copies, and searches
+//! every staged file for every value of 8 characters or more at once (one
+//! Aho-Corasick automaton). Values come from every encrypted file at the
+//! root of the work tree (`.env.enc`, `.env.<profile>.enc`) that a key
+//! here opens, every staged encrypted file, and the plaintext `.env` and
+//! `.env.<profile>` files at the root. A value that the committed
+//! `.env.example` (HEAD's) gives the same key is public and not searched
+//! for; so is, for the plaintext files (which `init` fills from it), one
+//! the work tree's `.env.example` gives the same key. Messages name files,
+//! lines and keys, never values.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use envcloak::crypto::DecryptError;
+use envcloak::vault::{self, Sealer};
+use envcloak::{Error, fsio, keys, merge};
+use zeroize::Zeroizing;
 
 use crate::Global;
-use crate::ui::{CmdResult, Failure};
+use crate::ui::{self, CmdResult, Failure};
 
-/// `envcloak git pre-commit`, run by the hook.
-pub fn pre_commit(_g: &Global) -> CmdResult {
-    Err(Failure::new("git pre-commit: not built yet"))
-}
+/// The name of the hook git runs before a commit.
+const HOOK: &str = "pre-commit";
+/// Where an existing hook is kept while the guard is installed; the guard
+/// runs it first.
+const CHAINED: &str = "pre-commit.envcloak-chained";
+/// The line that marks the hook as the guard.
+const MARKER: &str = "# envcloak commit guard";
+/// Values shorter than this are not searched for (too many false alarms).
+const MIN_VALUE_CHARS: usize = 8;
+
+// ---------------------------------------------------------------------------
+// The hook itself
+// ---------------------------------------------------------------------------
 
 /// Installs the pre-commit hook in the repository whose work tree is `root`
 /// (chaining an existing hook, never replacing it). Returns what to tell
 /// the user.
-pub fn install_hook(_root: &std::path::Path) -> Result<String, Failure> {
-    Err(Failure::new("the commit guard is not built yet"))
+pub fn install_hook(root: &Path) -> Result<String, Failure> {
+    let Some(hooks) = hooks_dir(root)? else {
+        return Err(
+            Failure::new(format!("{} is not in a git repository", root.display()))
+                .hint("run 'envcloak git enroll --hook' inside the repository (after 'git init')"),
+        );
+    };
+    std::fs::create_dir_all(&hooks).map_err(|e| Failure::from(Error::from_io(&hooks, e)))?;
+    let hook = hooks.join(HOOK);
+    let chained = hooks.join(CHAINED);
+    let shown = shown(root, &hook);
+    let script = hook_script();
+    let _lock = lock(root, &hook)?;
+    if std::fs::symlink_metadata(&hook).is_ok() {
+        if is_ours(&hook) {
+            if std::fs::read(&hook).is_ok_and(|old| old == script) {
+                return Ok(format!("the commit guard is already installed in {shown}"));
+            }
+            fsio::write_atomic(&hook, &script, Some(0o755))?;
+            return Ok(format!("updated the commit guard in {shown}"));
+        }
+        if std::fs::symlink_metadata(&chained).is_ok() {
+            return Err(Failure::new(format!(
+                "{shown} is not envcloak's, and {} already exists: nothing was changed",
+                self::shown(root, &chained)
+            ))
+            .hint(format!(
+                "move one of them away (or merge them into {shown}), then run \
+                 'envcloak git enroll --hook' again"
+            )));
+        }
+        std::fs::rename(&hook, &chained).map_err(|e| Failure::from(Error::from_io(&hook, e)))?;
+        if let Err(e) = fsio::write_atomic(&hook, &script, Some(0o755)) {
+            // Put the user's hook back as it was.
+            let _ = std::fs::rename(&chained, &hook);
+            return Err(e.into());
+        }
+        return Ok(format!(
+            "installed the commit guard in {shown}; the hook that was there runs first \
+             (kept as {CHAINED}, restored by 'envcloak git disenroll')"
+        ));
+    }
+    fsio::write_atomic(&hook, &script, Some(0o755))?;
+    Ok(format!("installed the commit guard in {shown}"))
 }
 
 /// Removes the hook `install_hook` put in, restoring a chained hook.
 /// Returns what to tell the user, or `None` when there was no hook.
-pub fn uninstall_hook(_root: &std::path::Path) -> Result<Option<String>, Failure> {
-    Ok(None)
+pub fn uninstall_hook(root: &Path) -> Result<Option<String>, Failure> {
+    let Some(hooks) = hooks_dir(root)? else {
+        return Ok(None);
+    };
+    let hook = hooks.join(HOOK);
+    if std::fs::symlink_metadata(&hook).is_err() || !is_ours(&hook) {
+        return Ok(None);
+    }
+    let chained = hooks.join(CHAINED);
+    let shown = shown(root, &hook);
+    let _lock = lock(root, &hook)?;
+    if std::fs::symlink_metadata(&chained).is_ok() {
+        std::fs::rename(&chained, &hook).map_err(|e| Failure::from(Error::from_io(&hook, e)))?;
+        return Ok(Some(format!(
+            "removed the commit guard from {shown}; the hook it chained is back in its place"
+        )));
+    }
+    std::fs::remove_file(&hook).map_err(|e| Failure::from(Error::from_io(&hook, e)))?;
+    Ok(Some(format!("removed the commit guard from {shown}")))
+}
+
+/// The repository's hooks directory (absolute; `core.hooksPath` counts),
+/// `None` outside a repository.
+fn hooks_dir(root: &Path) -> CmdResult<Option<PathBuf>> {
+    let out = git_in(root)
+        .args(["rev-parse", "--path-format=absolute", "--git-path", "hooks"])
+        .output()
+        .map_err(git_failed)?;
+    if !out.status.success() {
+        return Ok(None);
+    }
+    let path = OsStr::from_bytes(out.stdout.strip_suffix(b"\n").unwrap_or(&out.stdout));
+    Ok(Some(PathBuf::from(path)))
+}
+
+/// The write lock for the hook. Its lock file stays out of `git status`:
+/// inside the git directory nothing is tracked anyway (and no `.gitignore`
+/// belongs there); a hooks directory in the work tree (`core.hooksPath`)
+/// gets it ignored as every envcloak lock file is.
+fn lock(root: &Path, hook: &Path) -> CmdResult<fsio::WriteLock> {
+    let git_dir = git_in(root)
+        .args(["rev-parse", "--path-format=absolute", "--git-common-dir"])
+        .output()
+        .map_err(git_failed)?;
+    let git_dir = PathBuf::from(OsStr::from_bytes(
+        git_dir
+            .stdout
+            .strip_suffix(b"\n")
+            .unwrap_or(&git_dir.stdout),
+    ));
+    if git_dir.as_os_str().is_empty() || !hook.starts_with(&git_dir) {
+        return ui::lock(hook);
+    }
+    Ok(fsio::lock_with(hook, &ui::lock_options()?)?)
+}
+
+/// `path` relative to `root` when it is inside it.
+fn shown(root: &Path, path: &Path) -> String {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    path.strip_prefix(&root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+fn is_ours(hook: &Path) -> bool {
+    std::fs::read(hook)
+        .is_ok_and(|text| text.split(|&b| b == b'\n').any(|l| l == MARKER.as_bytes()))
+}
+
+/// The hook: runs a chained hook first (its failure refuses the commit),
+/// then this binary's `git pre-commit` (or `envcloak` on `PATH` when this
+/// binary has moved).
+fn hook_script() -> Vec<u8> {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("envcloak"));
+    let mut s = Vec::new();
+    s.extend_from_slice(
+        format!(
+            "#!/bin/sh\n\
+             {MARKER}\n\
+             # Refuses a commit that would leak a secret. Installed by\n\
+             # 'envcloak git enroll --hook'; 'envcloak git disenroll' removes it\n\
+             # and puts back the hook it chained. To commit anyway, deliberately:\n\
+             # git commit --no-verify\n\
+             chained=\"$(dirname \"$0\")/{CHAINED}\"\n\
+             if [ -x \"$chained\" ]; then\n\
+             \x20   \"$chained\" \"$@\" || exit $?\n\
+             fi\n\
+             envcloak="
+        )
+        .as_bytes(),
+    );
+    s.extend_from_slice(&shell_quote(exe.as_os_str().as_bytes()));
+    s.extend_from_slice(
+        b"\n\
+          if [ ! -x \"$envcloak\" ]; then\n\
+          \x20   if ! command -v envcloak >/dev/null 2>&1; then\n\
+          \x20       echo \"envcloak commit guard: envcloak is not installed at $envcloak nor on PATH\" >&2\n\
+          \x20       echo \"hint: install it, run 'envcloak git enroll --hook' again, or commit with --no-verify\" >&2\n\
+          \x20       exit 1\n\
+          \x20   fi\n\
+          \x20   envcloak=envcloak\n\
+          fi\n\
+          exec \"$envcloak\" git pre-commit\n",
+    );
+    s
+}
+
+/// `'…'` for sh, each `'` written as `'\''`.
+fn shell_quote(s: &[u8]) -> Vec<u8> {
+    let mut out = vec![b'\''];
+    for &b in s {
+        if b == b'\'' {
+            out.extend_from_slice(b"'\\''");
+        } else {
+            out.push(b);
+        }
+    }
+    out.push(b'\'');
+    out
+}
+
+// ---------------------------------------------------------------------------
+// `envcloak git pre-commit`
+// ---------------------------------------------------------------------------
+
+/// What a staged file is, by its name.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    /// `.env`, `.env.<profile>`, `.env.local`, a `.env` backup: plaintext.
+    Plain,
+    /// `.env.key`, `.env.<profile>.key`.
+    KeyFile,
+    /// `.env.enc`, `.env.<profile>.enc`; the profile, if any.
+    Encrypted(Option<String>),
+    /// Anything else, `.env.example` and friends included.
+    Other,
+}
+
+/// Names of `.env.*` files that are meant to be committed.
+const COMMITTED: [&str; 6] = [
+    "example",
+    "sample",
+    "template",
+    "dist",
+    "schema",
+    "recipients",
+];
+/// Endings of `.env.*` files that are encrypted by other tools.
+const SEALED_ENDINGS: [&str; 4] = [".age", ".gpg", ".asc", ".vault"];
+
+fn kind(name: &[u8]) -> Kind {
+    let Ok(name) = std::str::from_utf8(name) else {
+        return Kind::Other;
+    };
+    if name == ".env" {
+        return Kind::Plain;
+    }
+    let Some(rest) = name.strip_prefix(".env.") else {
+        return Kind::Other;
+    };
+    if rest == "enc" {
+        return Kind::Encrypted(None);
+    }
+    if let Some(profile) = rest.strip_suffix(".enc") {
+        return Kind::Encrypted(envcloak::valid_profile(profile).then(|| profile.to_owned()));
+    }
+    if rest == "key"
+        || rest
+            .strip_suffix(".key")
+            .is_some_and(envcloak::valid_profile)
+    {
+        return Kind::KeyFile;
+    }
+    let last = rest.rsplit('.').next().unwrap_or(rest);
+    if COMMITTED.contains(&last) || SEALED_ENDINGS.iter().any(|e| rest.ends_with(e)) {
+        return Kind::Other;
+    }
+    Kind::Plain
+}
+
+/// One staged file: its path from the top of the work tree and its blob.
+struct Staged {
+    path: Vec<u8>,
+    oid: String,
+}
+
+impl Staged {
+    fn shown(&self) -> String {
+        String::from_utf8_lossy(&self.path).into_owned()
+    }
+
+    fn name(&self) -> &[u8] {
+        self.path
+            .rsplit(|&b| b == b'/')
+            .next()
+            .unwrap_or(&self.path)
+    }
+}
+
+/// A value to search for, and where it comes from.
+struct Needle {
+    value: Zeroizing<String>,
+    key: String,
+    source: String,
+}
+
+/// `envcloak git pre-commit`, run by the hook.
+pub fn pre_commit(g: &Global) -> CmdResult {
+    // git runs hooks at the top of the work tree; a manual run may not.
+    let top = toplevel()?;
+    std::env::set_current_dir(&top).map_err(|e| Failure::from(Error::from_io(&top, e)))?;
+    let top = PathBuf::from(".");
+    let staged = staged_files()?;
+    let mut problems: Vec<String> = Vec::new();
+    let mut encrypted: Vec<(&Staged, Option<String>)> = Vec::new();
+    let mut scanned: Vec<&Staged> = Vec::new();
+    for f in &staged {
+        let p = f.shown();
+        match kind(f.name()) {
+            Kind::Plain => problems.push(format!(
+                "{p}: a plaintext env file: it must not be committed (stop tracking it: \
+                 git rm --cached -- '{p}'; keep it in .gitignore; 'envcloak encrypt' seals it)"
+            )),
+            Kind::KeyFile => problems.push(format!(
+                "{p}: a key file: it must never be committed (stop tracking it: \
+                 git rm --cached -- '{p}'; share the key out of band)"
+            )),
+            Kind::Encrypted(profile) => encrypted.push((f, profile)),
+            Kind::Other => scanned.push(f),
+        }
+    }
+    let mut needles: Vec<Needle> = Vec::new();
+    let mut plaintext_needles: Vec<Needle> = Vec::new();
+    // Encrypted contents already opened (or tried): the work tree's copy
+    // is usually the staged one.
+    let mut tried: HashSet<Vec<u8>> = HashSet::new();
+
+    // Staged encrypted files: the local key must open them, without markers.
+    if !encrypted.is_empty() {
+        let oids: Vec<&str> = encrypted.iter().map(|(f, _)| f.oid.as_str()).collect();
+        let mut i = 0;
+        read_blobs(&oids, |contents| {
+            let Some((f, profile)) = encrypted.get(i) else {
+                return;
+            };
+            i += 1;
+            let label = f.shown();
+            let for_keys = Path::new(OsStr::from_bytes(&f.path));
+            tried.insert(contents.to_vec());
+            match open_contents(g, for_keys, &label, profile.as_deref(), contents) {
+                Ok(text) => {
+                    if let Some(line) = merge::first_marker(&text) {
+                        problems.push(format!(
+                            "{label}: unresolved merge conflict at line {line}{}: resolve it \
+                             with 'envcloak edit', then stage it again",
+                            conflict_key(&text, line)
+                                .map(|k| format!(" (key {k})"))
+                                .unwrap_or_default()
+                        ));
+                    } else if let Err(e) = envcloak::dotenv::parse(&text) {
+                        problems.push(format!(
+                            "{label}:{}: {} (fix it with 'envcloak edit')",
+                            e.line, e.kind
+                        ));
+                    } else {
+                        let _ = add_needles(&mut needles, &text, &label);
+                    }
+                }
+                Err(problem) => problems.push(problem),
+            }
+        })?;
+    }
+
+    // The layers at the root of the work tree.
+    for (name, kind) in root_env_files(&top) {
+        let path = PathBuf::from(&name);
+        match kind {
+            Kind::Plain => {
+                let Ok(bytes) = std::fs::read(&path).map(Zeroizing::new) else {
+                    continue;
+                };
+                let Ok(text) = std::str::from_utf8(&bytes) else {
+                    continue;
+                };
+                if let Err(line) = add_needles(&mut plaintext_needles, text, &name) {
+                    ui::note(format!(
+                        "{name}:{line} does not parse, so its values were not searched for"
+                    ));
+                }
+            }
+            Kind::Encrypted(profile) => {
+                let Ok(contents) = std::fs::read(&path) else {
+                    continue;
+                };
+                if !tried.insert(contents.clone()) {
+                    continue;
+                }
+                match open_contents(g, &path, &name, profile.as_deref(), &contents) {
+                    Ok(text) => {
+                        let _ = add_needles(&mut needles, &text, &name);
+                    }
+                    Err(why) => ui::note(format!(
+                        "{name} could not be opened, so its values were not searched for ({why})"
+                    )),
+                }
+            }
+            _ => {}
+        }
+    }
+    // Public values: what the committed `.env.example` gives the same key
+    // (so a secret pasted into the example now is still caught); for the
+    // plaintext layers, which `init` fills from the example, what the work
+    // tree's example gives it too.
+    let committed_example = committed_example();
+    let example = example_values(&top);
+    let long = |n: &Needle| n.value.trim().chars().count() >= MIN_VALUE_CHARS;
+    needles.retain(|n| long(n) && committed_example.get(&n.key) != Some(&*n.value));
+    plaintext_needles.retain(|n| {
+        long(n)
+            && committed_example.get(&n.key) != Some(&*n.value)
+            && example.get(&n.key) != Some(&*n.value)
+    });
+    needles.append(&mut plaintext_needles);
+
+    // Every other staged file, searched for every value at once.
+    if !needles.is_empty() && !scanned.is_empty() {
+        let mut unique: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, n) in needles.iter().enumerate() {
+            unique.entry(n.value.as_str()).or_default().push(i);
+        }
+        let patterns: Vec<&str> = unique.keys().copied().collect();
+        let owners: Vec<&Vec<usize>> = unique.values().collect();
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)
+            .map_err(|e| Failure::new(format!("the commit guard could not search: {e}")))?;
+        let oids: Vec<&str> = scanned.iter().map(|f| f.oid.as_str()).collect();
+        let mut i = 0;
+        read_blobs(&oids, |contents| {
+            let Some(f) = scanned.get(i) else {
+                return;
+            };
+            i += 1;
+            // Each key once per file, at its first line.
+            let mut found: BTreeMap<usize, usize> = BTreeMap::new();
+            for m in ac.find_overlapping_iter(contents) {
+                for &n in owners.get(m.pattern().as_usize()).map_or(&[][..], |v| v) {
+                    found.entry(n).or_insert(m.start());
+                }
+            }
+            let mut reported: Vec<(usize, String)> = Vec::new();
+            for (n, start) in found {
+                let Some(needle) = needles.get(n) else {
+                    continue;
+                };
+                let line = contents
+                    .get(..start)
+                    .map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+                    + 1;
+                let what = format!("{} (from {})", needle.key, needle.source);
+                if !reported.iter().any(|(_, w)| *w == what) {
+                    reported.push((line, what));
+                }
+            }
+            reported.sort();
+            for (line, what) in reported {
+                problems.push(format!(
+                    "{}:{line}: holds the value of {what}: take it out (read it from the \
+                     environment instead) and stage the file again",
+                    f.shown()
+                ));
+            }
+        })?;
+    }
+
+    if problems.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::out::err_line("envcloak commit guard: refusing this commit");
+    for p in &problems {
+        crate::out::err_line(format_args!("  {p}"));
+    }
+    Err(Failure::new(format!(
+        "commit refused: {} problem(s) in the staged files (values are never shown)",
+        problems.len()
+    ))
+    .code(1)
+    .hint(
+        "fix what is listed and stage again; unstage a file with 'git restore --staged FILE' \
+         (or 'git rm --cached FILE' to stop tracking it); to commit anyway, deliberately: \
+         git commit --no-verify",
+    ))
+}
+
+/// The key on the first entry line after a conflict marker at `line`.
+fn conflict_key(text: &str, line: u32) -> Option<String> {
+    text.lines()
+        .skip(line as usize)
+        .map(str::trim_start)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .find_map(|l| {
+            let l = l.strip_prefix("export ").unwrap_or(l);
+            let key = l.split('=').next()?.trim();
+            (l.contains('=') && envcloak::dotenv::is_valid_key(key)).then(|| key.to_owned())
+        })
+}
+
+/// Every value in a dotenv `text`, tagged with its key and `source`; the
+/// line of a syntax error.
+fn add_needles(needles: &mut Vec<Needle>, text: &str, source: &str) -> Result<(), u32> {
+    let entries = envcloak::dotenv::parse(text).map_err(|e| e.line)?;
+    for e in entries {
+        needles.push(Needle {
+            value: Zeroizing::new(e.value.into_owned()),
+            key: e.key.to_owned(),
+            source: source.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The work tree's `.env.example` values at the root, by key.
+fn example_values(top: &Path) -> HashMap<String, String> {
+    let Ok(text) = std::fs::read_to_string(top.join(".env.example")) else {
+        return HashMap::new();
+    };
+    dotenv_values(&text)
+}
+
+/// HEAD's `.env.example` values at the root, by key: public, since they
+/// are committed already.
+fn committed_example() -> HashMap<String, String> {
+    let Ok(out) = git()
+        .args(["cat-file", "blob", "HEAD:.env.example"])
+        .output()
+    else {
+        return HashMap::new();
+    };
+    match std::str::from_utf8(&out.stdout) {
+        Ok(text) if out.status.success() => dotenv_values(text),
+        _ => HashMap::new(),
+    }
+}
+
+fn dotenv_values(text: &str) -> HashMap<String, String> {
+    let Ok(entries) = envcloak::dotenv::parse(text) else {
+        return HashMap::new();
+    };
+    entries
+        .into_iter()
+        .map(|e| (e.key.to_owned(), e.value.into_owned()))
+        .collect()
+}
+
+/// The plaintext and encrypted env files at the root of the work tree.
+fn root_env_files(top: &Path) -> Vec<(String, Kind)> {
+    let Ok(dir) = std::fs::read_dir(top) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(String, Kind)> = dir
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_owned();
+            match kind(name.as_bytes()) {
+                k @ (Kind::Plain | Kind::Encrypted(_)) => Some((name, k)),
+                _ => None,
+            }
+        })
+        .collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files
+}
+
+/// Opens encrypted `contents` with the key (or password) for the work
+/// tree file `for_keys`; a problem line naming `label` when it cannot.
+fn open_contents(
+    g: &Global,
+    for_keys: &Path,
+    label: &str,
+    profile: Option<&str>,
+    contents: &[u8],
+) -> Result<Zeroizing<String>, String> {
+    let label_path = Path::new(label);
+    let header = vault::password_header(label_path, contents).map_err(|e| e.to_string())?;
+    let (sealer, tried) = match header {
+        Some(h) => {
+            let Some(password) = std::env::var("ENVCLOAK_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+            else {
+                return Err(format!(
+                    "{label}: in password mode, and ENVCLOAK_PASSWORD is not set: the guard \
+                     cannot check it (set ENVCLOAK_PASSWORD for the commit)"
+                ));
+            };
+            (
+                Sealer::Password {
+                    password: Zeroizing::new(password),
+                    iterations: h.iterations,
+                    salt: Some(h.salt),
+                },
+                "the password from ENVCLOAK_PASSWORD".to_owned(),
+            )
+        }
+        None => {
+            let found = match &g.key_file {
+                Some(file) => keys::read_key_file(file)
+                    .map(|keyring| (keyring, format!("--key-file {}", file.display()))),
+                None => {
+                    let env = |name: &str| std::env::var(name).ok();
+                    let search = keys::Search {
+                        env: &env,
+                        profile,
+                        encrypted: for_keys,
+                    };
+                    match keys::find(&search) {
+                        Ok(Some(f)) => {
+                            let d = f.describe();
+                            Ok((f.keyring, d))
+                        }
+                        Ok(None) => {
+                            return Err(format!(
+                                "{label}: no key here opens it, so the guard cannot check it \
+                                 (looked in {}; get the team's key, or commit with --no-verify)",
+                                keys::places(&search).join(", ")
+                            ));
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            let (keyring, from) = found.map_err(|e| format!("{label}: {e}"))?;
+            (Sealer::Keys(keyring), format!("the key from {from}"))
+        }
+    };
+    vault::open(label_path, contents, &sealer, None).map_err(|e| match e {
+        Error::Decrypt {
+            kind: DecryptError::Authentication | DecryptError::WrongPassword,
+            ..
+        } => format!(
+            "{e} (tried {tried}): the local key does not open it; seal it with the team's key \
+             ('envcloak edit' or 'envcloak set' with that key)"
+        ),
+        e => format!(
+            "{e}: damaged or not an envcloak file (unstage it: git restore --staged -- '{label}')"
+        ),
+    })
+}
+
+/// The top of the work tree.
+fn toplevel() -> CmdResult<PathBuf> {
+    let out = git()
+        .args(["rev-parse", "--show-toplevel"])
+        .output()
+        .map_err(git_failed)?;
+    if !out.status.success() {
+        return Err(Failure::new("git pre-commit: not in a git work tree")
+            .hint("the commit guard runs from git's pre-commit hook"));
+    }
+    let path = out.stdout.strip_suffix(b"\n").unwrap_or(&out.stdout);
+    Ok(PathBuf::from(OsStr::from_bytes(path)))
+}
+
+/// The files the commit adds or changes, with their staged blobs.
+fn staged_files() -> CmdResult<Vec<Staged>> {
+    let head = git()
+        .args(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
+        .output()
+        .map_err(git_failed)?;
+    let base = if head.status.success() {
+        String::from_utf8_lossy(&head.stdout).trim().to_owned()
+    } else {
+        // No commit yet: everything staged is new.
+        let empty = git()
+            .args(["hash-object", "-t", "tree", "/dev/null"])
+            .output()
+            .map_err(git_failed)?;
+        String::from_utf8_lossy(&empty.stdout).trim().to_owned()
+    };
+    let out = git()
+        .args([
+            "diff-index",
+            "--cached",
+            "-z",
+            "--no-renames",
+            "--diff-filter=ACMT",
+            &base,
+        ])
+        .output()
+        .map_err(git_failed)?;
+    if !out.status.success() {
+        return Err(Failure::new(
+            "git pre-commit: git could not list the staged files",
+        ));
+    }
+    let mut files = Vec::new();
+    let mut fields = out.stdout.split(|&b| b == 0);
+    while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+        // ":old-mode new-mode old-oid new-oid status"
+        let meta = String::from_utf8_lossy(meta);
+        let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+        let (Some(mode), Some(oid)) = (parts.get(1), parts.get(3)) else {
+            continue;
+        };
+        // Submodules (160000) are commits, not files.
+        if *mode == "160000" {
+            continue;
+        }
+        files.push(Staged {
+            path: path.to_vec(),
+            oid: (*oid).to_owned(),
+        });
+    }
+    Ok(files)
+}
+
+/// Reads the blobs `oids` through one `git cat-file --batch`, handing each
+/// one's contents to `each`, in order.
+fn read_blobs(oids: &[&str], mut each: impl FnMut(&[u8])) -> CmdResult<()> {
+    let mut child = git()
+        .args(["cat-file", "--batch"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(git_failed)?;
+    let mut input = Vec::with_capacity(oids.len() * 41);
+    for oid in oids {
+        input.extend_from_slice(oid.as_bytes());
+        input.push(b'\n');
+    }
+    let Some(mut stdin) = child.stdin.take() else {
+        return Err(Failure::new("git cat-file: no standard input"));
+    };
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let Some(stdout) = child.stdout.take() else {
+        return Err(Failure::new("git cat-file: no standard output"));
+    };
+    let mut reader = BufReader::new(stdout);
+    let mut header = Vec::new();
+    let mut contents = Vec::new();
+    let broken = || Failure::new("git cat-file: unexpected output");
+    for _ in oids {
+        header.clear();
+        reader
+            .read_until(b'\n', &mut header)
+            .map_err(|_| broken())?;
+        let text = String::from_utf8_lossy(&header);
+        let parts: Vec<&str> = text.trim_end().split(' ').collect();
+        let size = match parts.as_slice() {
+            [_, _, size] => size.parse::<u64>().map_err(|_| broken())?,
+            // "<oid> missing": nothing to read.
+            _ => {
+                each(&[]);
+                continue;
+            }
+        };
+        contents.clear();
+        (&mut reader)
+            .take(size)
+            .read_to_end(&mut contents)
+            .map_err(|_| broken())?;
+        let mut newline = [0u8; 1];
+        reader.read_exact(&mut newline).map_err(|_| broken())?;
+        each(&contents);
+    }
+    let _ = writer.join();
+    let _ = child.wait();
+    Ok(())
+}
+
+/// `git`, in the current directory (where git runs its hooks), with its
+/// messages hidden.
+fn git() -> Command {
+    let mut cmd = Command::new("git");
+    cmd.stdin(Stdio::null()).stderr(Stdio::null());
+    cmd
+}
+
+/// `git -C dir`, with its messages hidden.
+fn git_in(dir: &Path) -> Command {
+    let mut cmd = git();
+    cmd.arg("-C").arg(dir);
+    cmd
+}
+
+fn git_failed(e: std::io::Error) -> Failure {
+    Failure::new(format!("could not run git: {e}")).hint("install git, or put it on PATH")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_told_apart() {
+        for plain in [
+            ".env",
+            ".env.production",
+            ".env.local",
+            ".env.backup-20260101T000000Z",
+        ] {
+            assert_eq!(kind(plain.as_bytes()), Kind::Plain, "{plain}");
+        }
+        for key in [".env.key", ".env.staging.key"] {
+            assert_eq!(kind(key.as_bytes()), Kind::KeyFile, "{key}");
+        }
+        assert_eq!(kind(b".env.enc"), Kind::Encrypted(None));
+        assert_eq!(
+            kind(b".env.production.enc"),
+            Kind::Encrypted(Some("production".to_owned()))
+        );
+        for other in [
+            ".env.example",
+            ".env.production.example",
+            ".env.recipients",
+            ".env.key.age",
+            ".envrc",
+            "env.rs",
+            "main.rs",
+        ] {
+            assert_eq!(kind(other.as_bytes()), Kind::Other, "{other}");
+        }
+    }
+
+    #[test]
+    fn quotes_survive_the_shell() {
+        assert_eq!(shell_quote(b"/a b/it's"), b"'/a b/it'\\''s'".to_vec());
+    }
 }

@@ -163,7 +163,14 @@ Examples:
 Examples:
   envcloak diff                      HEAD against the work tree
   envcloak diff main                 main against the work tree
-  envcloak diff main feature         between two revisions")]
+  envcloak diff main feature         between two revisions
+  envcloak diff --plain              .env against .env.enc: what 'encrypt' would change
+  envcloak diff --profile production HEAD~3 --format json
+
+Prints 'added KEY', 'changed KEY' and 'removed KEY' lines (names only, never
+values), or 'no changes'. Revisions are decrypted in memory with the key the
+work tree's file uses: a keyring (new,old) opens revisions sealed with an old
+key. A file absent at a revision counts as empty.")]
     Diff(diff::DiffArgs),
     /// Git integration: readable diffs, key-level merges, a commit guard
     #[command(after_help = "\
