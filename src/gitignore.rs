@@ -40,12 +40,14 @@ pub fn is_tracked(path: &Path) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Whether `dir` is inside a git work tree.
+/// Whether `dir` is inside a git work tree (not inside `.git`, where
+/// `git rev-parse --is-inside-work-tree` succeeds but prints `false`).
 pub fn in_work_tree(dir: &Path) -> bool {
     git(dir)
         .args(["rev-parse", "--is-inside-work-tree"])
-        .status()
-        .is_ok_and(|s| s.success())
+        .stdout(Stdio::piped())
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout.trim_ascii() == b"true")
 }
 
 fn git(dir: &Path) -> Command {
@@ -241,6 +243,20 @@ mod tests {
             // Only that name: a sibling is not ignored.
             assert!(!is_ignored(&dir.path().join("other")), "{name}");
         }
+    }
+
+    #[test]
+    fn inside_dot_git_is_not_a_work_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        assert!(in_work_tree(dir.path()));
+        assert!(!in_work_tree(&dir.path().join(".git")));
+        assert!(!in_work_tree(&dir.path().join(".git/hooks")));
     }
 
     #[test]
