@@ -1,7 +1,8 @@
 //! `envcloak check` as a library call: the configuration against
-//! `.env.example`, the syntax of every file that feeds it, and the git and
-//! permission checks, as a [`Report`] a program can inspect, print or
-//! serialize (to the JSON `envcloak check --format json` prints).
+//! `.env.example`, the syntax of every file that feeds it, definitions
+//! that a higher layer hides (`shadowed`: `.env:4 hides .env.enc:2`), and
+//! the git and permission checks, as a [`Report`] a program can inspect,
+//! print or serialize (to the JSON `envcloak check --format json` prints).
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
@@ -91,7 +92,8 @@ impl CheckOptions {
     }
 
     /// Whether the process environment counts (its values override files,
-    /// its `ENVCLOAK_KEY*` and `ENVCLOAK_PASSWORD` open `.env.enc`); on by
+    /// and a file's definition it hides is reported as `shadowed`; its
+    /// `ENVCLOAK_KEY*` and `ENVCLOAK_PASSWORD` open `.env.enc`); on by
     /// default. Off, the check sees the files alone.
     pub fn process_env(mut self, read: bool) -> Self {
         self.process_env = read;
@@ -400,6 +402,7 @@ pub fn check(options: &CheckOptions) -> Result<Report> {
         if files_ok {
             let cfg = options.builder(read_encrypted).build()?;
             problems.extend(example::check_config(&cfg, ex));
+            problems.extend(shadowed_problems(&cfg));
         } else {
             problems.push(problem(
                 Severity::Error,
@@ -420,6 +423,37 @@ pub fn check(options: &CheckOptions) -> Result<Report> {
         problems,
         strict: options.strict,
     })
+}
+
+/// Every definition a higher layer hides (see [`Config::shadowed`]): a
+/// warning of kind `shadowed` naming both places, at the hidden one.
+///
+/// The environment hiding a file counts too. CI often overrides a file
+/// on purpose, but a value that is set in two places is one the team may
+/// change in the wrong one; as a warning it fails only `--strict`, and
+/// [`CheckOptions::process_env`]`(false)` leaves the environment out.
+fn shadowed_problems(cfg: &Config) -> Vec<Problem> {
+    cfg.shadowed()
+        .into_iter()
+        .map(|s| {
+            let (file, line) = match &s.hidden {
+                crate::Origin::Dotenv { path, line } | crate::Origin::Encrypted { path, line } => {
+                    (Some(path.to_path_buf()), Some(*line))
+                }
+                crate::Origin::FileIndirection { path, .. }
+                | crate::Origin::SecretsDir { path } => (Some(path.to_path_buf()), None),
+                _ => (None, None),
+            };
+            Problem {
+                severity: Severity::Warning,
+                kind: "shadowed",
+                file,
+                line,
+                message: format!("{} hides {}", s.by, s.hidden),
+                key: Some(s.key),
+            }
+        })
+        .collect()
 }
 
 fn problem(

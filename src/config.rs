@@ -50,6 +50,42 @@ pub struct Config {
     skipped: Vec<PathBuf>,
 }
 
+/// One layer's definition of a key: where it is, and whether it is the one
+/// that counts. From [`Config::definitions`]; never holds the value
+/// ([`Config::get_raw_of`] reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    /// Where the definition is: `.env:4`, `.env.enc:2`, the environment, ...
+    pub origin: Origin,
+    /// Whether this is the effective definition (the highest layer's); the
+    /// others are hidden by it.
+    pub wins: bool,
+    /// Which layer holds it (for [`Config::get_raw_of`]).
+    at: At,
+}
+
+/// Where a [`Definition`] is among a [`Config`]'s layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    /// `Config::layers[.0]`.
+    Layer(usize),
+    /// `NAME_FILE` indirection.
+    FileRef,
+}
+
+/// A definition of a key that a higher layer hides: `.env:4` hides
+/// `.env.enc:2`, the environment hides `.env:3`. From [`Config::shadowed`];
+/// names places, never values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shadowed {
+    /// The key.
+    pub key: String,
+    /// The definition that wins.
+    pub by: Origin,
+    /// The definition it hides.
+    pub hidden: Origin,
+}
+
 /// Where a look-up found a key, before any file is read.
 enum Located<'a> {
     /// In layer `.1`, at line `.2` (0 when not a file).
@@ -165,6 +201,147 @@ impl Config {
             }
         }
         out.into_iter().collect()
+    }
+
+    /// Every layer's definition of `key`, highest precedence first: the
+    /// first one [`wins`](Definition::wins) (it is what
+    /// [`source_of`](Self::source_of) names), the others are hidden by it.
+    /// Empty when no layer has the key. A file that defines the key twice
+    /// counts once, at its last definition (the one that counts in it).
+    /// Never reads a value.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # std::fs::write(dir.path().join(".env"), "# local\nDEBUG=true\n")?;
+    /// use envcloak::{Config, Origin};
+    /// let cfg = Config::builder()
+    ///     .dir(dir.path())
+    ///     .environment([("DEBUG", "false")])
+    ///     .build()?;
+    /// let defs = cfg.definitions("DEBUG");
+    /// assert_eq!(defs.len(), 2);
+    /// assert!(defs[0].wins && defs[0].origin == Origin::Environment);
+    /// assert!(!defs[1].wins && defs[1].origin.to_string().ends_with(".env:2"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn definitions(&self, key: &str) -> Vec<Definition> {
+        let mut out = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            if let Some((_, line)) = layer.get(key) {
+                out.push(Definition {
+                    origin: layer.origin(key, line),
+                    wins: out.is_empty(),
+                    at: At::Layer(i),
+                });
+            }
+            // `NAME_FILE` stands right below the environment (see `locate`).
+            if i == 0
+                && layer.kind == Kind::Environment
+                && let Some(path) = self.file_refs.get(key)
+            {
+                out.push(Definition {
+                    origin: file_ref_origin(key, path),
+                    wins: out.is_empty(),
+                    at: At::FileRef,
+                });
+            }
+        }
+        out
+    }
+
+    /// [`definitions`](Self::definitions) of every key that a file layer
+    /// defines (the keys of [`keys`](Self::keys)), sorted by key. The
+    /// environment appears where it defines one of those keys (and so
+    /// hides the files); variables that no file defines are not listed.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # std::fs::write(dir.path().join(".env"), "A=1\nB=2\n")?;
+    /// use envcloak::Config;
+    /// let cfg = Config::builder()
+    ///     .dir(dir.path())
+    ///     .environment([("B", "env"), ("HOME", "/home/me")])
+    ///     .build()?;
+    /// let listed: Vec<(String, usize)> = cfg
+    ///     .all_definitions()
+    ///     .into_iter()
+    ///     .map(|(key, defs)| (key, defs.len()))
+    ///     .collect();
+    /// assert_eq!(listed, [("A".to_owned(), 1), ("B".to_owned(), 2)]); // no HOME
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn all_definitions(&self) -> Vec<(String, Vec<Definition>)> {
+        let mut keys = std::collections::BTreeSet::new();
+        for layer in self.layers.iter().filter(|l| l.kind != Kind::Environment) {
+            keys.extend(layer.keys());
+        }
+        keys.into_iter()
+            .map(|key| (key.to_owned(), self.definitions(key)))
+            .collect()
+    }
+
+    /// Every definition that a higher layer hides: for each key of
+    /// [`all_definitions`](Self::all_definitions) defined more than once,
+    /// one [`Shadowed`] per hidden definition, naming the one that wins.
+    /// Sorted by key, then from the highest hidden layer down. This is what
+    /// `envcloak check` reports as `shadowed`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # std::fs::write(dir.path().join(".env"), "PORT=8000\nDEBUG=true\n")?;
+    /// # std::fs::write(dir.path().join(".env.production"), "DEBUG=false\n")?;
+    /// use envcloak::Config;
+    /// let cfg = Config::builder()
+    ///     .dir(dir.path())
+    ///     .profile("production")
+    ///     .environment([("PORT", "9000")])
+    ///     .build()?;
+    /// let shadows: Vec<String> = cfg
+    ///     .shadowed()
+    ///     .iter()
+    ///     .map(|s| format!("{}: {} hides {}", s.key, s.by, s.hidden))
+    ///     .collect();
+    /// let dir = dir.path().display();
+    /// assert_eq!(shadows, [
+    ///     format!("DEBUG: {dir}/.env.production:1 hides {dir}/.env:2"),
+    ///     format!("PORT: process environment hides {dir}/.env:1"),
+    /// ]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shadowed(&self) -> Vec<Shadowed> {
+        let mut out = Vec::new();
+        for (key, defs) in self.all_definitions() {
+            let Some((winner, hidden)) = defs.split_first() else {
+                continue;
+            };
+            for d in hidden {
+                out.push(Shadowed {
+                    key: key.clone(),
+                    by: winner.origin.clone(),
+                    hidden: d.origin.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The raw value of one [`Definition`] of `key` (from
+    /// [`definitions`](Self::definitions) of this configuration), uncast:
+    /// the hidden ones too, for tools that show every layer (the CLI's
+    /// `ls --all --show`). `None` when `definition` is not one of `key`'s
+    /// here. Prefer [`get`](Self::get) for the value that counts.
+    pub fn get_raw_of(&self, key: &str, definition: &Definition) -> Result<Option<SecretString>> {
+        Ok(match definition.at {
+            At::Layer(i) => self
+                .layers
+                .get(i)
+                .and_then(|layer| layer.get(key))
+                .map(|(v, _)| SecretString::from(v)),
+            At::FileRef => match self.file_refs.get(key) {
+                Some(path) => Some(SecretString::from(read_file_value(path)?.as_str())),
+                None => None,
+            },
+        })
     }
 
     /// Every key of every layer (the environment included), with the origin
@@ -841,4 +1018,180 @@ fn read_secrets_dir(dir: &Path) -> Result<Layer> {
         Some(dir.into()),
         pairs,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A project directory with these files.
+    fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    /// `definitions` as `(origin, wins)` with the directory left out.
+    fn defs(cfg: &Config, key: &str, dir: &Path) -> Vec<(String, bool)> {
+        let prefix = format!("{}/", dir.display());
+        cfg.definitions(key)
+            .into_iter()
+            .map(|d| (d.origin.to_string().replace(&prefix, ""), d.wins))
+            .collect()
+    }
+
+    fn owned(v: &[(&str, bool)]) -> Vec<(String, bool)> {
+        v.iter().map(|(o, w)| ((*o).to_owned(), *w)).collect()
+    }
+
+    #[test]
+    fn definitions_list_every_layer_highest_first() {
+        let dir = project(&[
+            (".env", "# local\nA=dotenv\nB=dotenv\nB=again\n"),
+            (".env.staging", "A=staging\n"),
+            (".env.example", "A=\n"),
+        ]);
+        let cfg = Config::builder()
+            .dir(dir.path())
+            .profile("staging")
+            .environment([("A", "env"), ("C", "env")])
+            .build()
+            .unwrap();
+        assert_eq!(
+            defs(&cfg, "A", dir.path()),
+            owned(&[
+                ("process environment", true),
+                (".env.staging:1", false),
+                (".env:2", false),
+            ])
+        );
+        // A duplicate in one file counts once, at its last line.
+        assert_eq!(defs(&cfg, "B", dir.path()), owned(&[(".env:4", true)]));
+        assert_eq!(
+            defs(&cfg, "C", dir.path()),
+            owned(&[("process environment", true)])
+        );
+        assert!(cfg.definitions("NOPE").is_empty());
+        // The winner is what source_of names.
+        for key in ["A", "B", "C"] {
+            assert_eq!(
+                cfg.definitions(key).first().map(|d| d.origin.clone()),
+                cfg.source_of(key)
+            );
+        }
+    }
+
+    #[test]
+    fn all_definitions_list_file_keys_only() {
+        let dir = project(&[(".env", "B=1\nA=1\n")]);
+        let cfg = Config::builder()
+            .dir(dir.path())
+            .environment([("A", "env"), ("ONLY_ENV", "x")])
+            .build()
+            .unwrap();
+        let all = cfg.all_definitions();
+        let keys: Vec<&str> = all.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["A", "B"],
+            "sorted, and no variable that no file defines"
+        );
+        assert_eq!(all[0].1.len(), 2);
+        assert_eq!(all[0].1[0].origin, Origin::Environment);
+        assert_eq!(all[1].1.len(), 1);
+        assert!(all[1].1[0].wins);
+    }
+
+    #[test]
+    fn shadowed_names_the_winner_and_each_hidden_definition() {
+        let dir = project(&[
+            (".env", "A=1\nB=1\nC=1\n"),
+            (".env.prod", "B=2\n"),
+            ("secret", "from a file\n"),
+        ]);
+        let secret = dir.path().join("secret");
+        let cfg = Config::builder()
+            .dir(dir.path())
+            .profile("prod")
+            .environment([
+                ("A", "env".to_owned()),
+                ("C_FILE", secret.display().to_string()),
+            ])
+            .build()
+            .unwrap();
+        let prefix = format!("{}/", dir.path().display());
+        let got: Vec<String> = cfg
+            .shadowed()
+            .iter()
+            .map(|s| format!("{}: {} hides {}", s.key, s.by, s.hidden).replace(&prefix, ""))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "A: process environment hides .env:1",
+                "B: .env.prod:1 hides .env:2",
+                "C: C_FILE (secret) hides .env:3",
+            ]
+        );
+        // The value of each definition, hidden ones too.
+        use secrecy::ExposeSecret;
+        let values: Vec<String> = cfg
+            .definitions("C")
+            .iter()
+            .map(|d| {
+                cfg.get_raw_of("C", d)
+                    .unwrap()
+                    .unwrap()
+                    .expose_secret()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(values, ["from a file", "1"]);
+        let hidden_b = &cfg.definitions("B")[1];
+        assert_eq!(
+            cfg.get_raw_of("B", hidden_b)
+                .unwrap()
+                .unwrap()
+                .expose_secret(),
+            "1"
+        );
+        // A definition of another key is not this key's.
+        assert!(cfg.get_raw_of("NOPE", hidden_b).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_encrypted_file_is_hidden_by_dotenv() {
+        let key = crypto::Key::generate();
+        let ring = Keyring::from(key.clone());
+        let dir = project(&[(".env", "DEBUG=true\n")]);
+        std::fs::write(
+            dir.path().join(".env.enc"),
+            crypto::encrypt(&ring, b"PORT=1\nDEBUG=false\n"),
+        )
+        .unwrap();
+        let cfg = Config::builder()
+            .dir(dir.path())
+            .process_env(false)
+            .key(&SecretString::from(key.to_base64().as_str()))
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            defs(&cfg, "DEBUG", dir.path()),
+            owned(&[(".env:1", true), (".env.enc:2", false)])
+        );
+        let s = cfg.shadowed();
+        assert_eq!(s.len(), 1);
+        assert!(matches!(s[0].hidden, Origin::Encrypted { line: 2, .. }));
+        // Without the key, nothing is known about the encrypted file.
+        let cfg = Config::builder()
+            .dir(dir.path())
+            .process_env(false)
+            .build()
+            .unwrap();
+        assert!(cfg.shadowed().is_empty());
+        assert_eq!(cfg.skipped_encrypted().len(), 1);
+    }
 }

@@ -37,7 +37,7 @@ use crate::cast::{Csv, FromValue};
 use crate::config::Config;
 use crate::crypto::{self, Key};
 use crate::dotenv;
-use crate::error::{Error, Result};
+use crate::error::{Error, Origin, Result};
 
 /// The type a `@type` directive asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,7 +324,8 @@ pub struct Problem {
     pub severity: Severity,
     /// A stable short name: `missing`, `empty`, `type`, `extra`, `duplicate`,
     /// `syntax`, `not-ignored`, `tracked`, `permissions`, `secret-in-example`,
-    /// `no-key`.
+    /// `no-key`, `shadowed` (a higher layer hides this definition: `.env:4`
+    /// hides `.env.enc:2`, or the environment hides a file's).
     pub kind: &'static str,
     /// The file the problem is in or about.
     pub file: Option<PathBuf>,
@@ -557,7 +558,8 @@ fn entropy(s: &str) -> f64 {
 
 /// The text of a new `.env` made from the example: comments and order
 /// kept, `@generate` keys filled with fresh values, other values as the
-/// example has them. Its `Debug` leaves the text out.
+/// example has them; keys another layer supplies (with [`init_text_with`])
+/// left as comments. Its `Debug` leaves the text out.
 pub struct Init {
     /// The new file's text (holds fresh secrets).
     pub text: zeroize::Zeroizing<String>,
@@ -565,10 +567,80 @@ pub struct Init {
     pub generated: Vec<(String, Generate)>,
     /// Required keys whose value is still empty.
     pub needs_value: Vec<String>,
+    /// Keys another layer supplies, in the example's order, with where
+    /// from: written as comments (the example's placeholder, never a
+    /// value), so that the new file does not hide that layer.
+    pub supplied: Vec<(String, Origin)>,
 }
 
-/// Makes the new `.env` text from `example`.
+/// Makes the new `.env` text from `example`, every key live.
 pub fn init_text(example: &Example) -> Result<Init> {
+    make_init(example, &|_| None)
+}
+
+/// Makes the new `.env` text from `example`, beside the layers of
+/// `others` (the environment, `.env.enc`, ... — without the file being
+/// made): a key that `others` supplies is left as a comment naming where
+/// it comes from, followed by the example's entry commented out (its
+/// placeholder, never a value from `others`, never a generated secret), so
+/// that `.env` does not hide the team's value. The other keys are as
+/// [`init_text`] writes them.
+///
+/// ```
+/// use envcloak::Config;
+/// use envcloak::example::{init_text_with, Example};
+/// let example = Example::parse(".env.example", "# @generate hex:16\nSECRET_KEY=\nPORT=8000\n".into())?;
+/// // The other layers: here an environment that sets SECRET_KEY.
+/// let others = Config::builder().isolated().environment([("SECRET_KEY", "s3cr3t")]).build()?;
+/// let made = init_text_with(&example, &others)?;
+/// assert_eq!(
+///     made.text.as_str(),
+///     concat!(
+///         "# @generate hex:16\n",
+///         "# SECRET_KEY comes from the process environment, which wins over this file; ",
+///         "uncomment for when it is unset\n",
+///         "# SECRET_KEY=\n",
+///         "PORT=8000\n",
+///     )
+/// );
+/// assert!(made.generated.is_empty(), "no secret generated for a commented key");
+/// assert_eq!(made.supplied, [("SECRET_KEY".to_owned(), envcloak::Origin::Environment)]);
+/// # Ok::<(), envcloak::Error>(())
+/// ```
+pub fn init_text_with(example: &Example, others: &Config) -> Result<Init> {
+    make_init(example, &|key| others.source_of(key))
+}
+
+/// The comment above a key that `init` leaves to another layer.
+fn supplied_note(key: &str, origin: &Origin) -> String {
+    let file_name = |path: &Path| {
+        path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    };
+    match origin {
+        Origin::Dotenv { path, .. } | Origin::Encrypted { path, .. } => {
+            format!(
+                "# {key} comes from {}; uncomment to override",
+                file_name(path)
+            )
+        }
+        Origin::SecretsDir { path } => format!(
+            "# {key} comes from the secrets directory {}, which wins over this file; uncomment for when it is unset",
+            path.parent()
+                .map_or_else(|| path.display().to_string(), file_name)
+        ),
+        Origin::FileIndirection { var, .. } => format!(
+            "# {key} comes from the file {var} names, which wins over this file; uncomment for when it is unset"
+        ),
+        _ => format!(
+            "# {key} comes from the process environment, which wins over this file; uncomment for when it is unset"
+        ),
+    }
+}
+
+fn make_init(example: &Example, supplied: &dyn Fn(&str) -> Option<Origin>) -> Result<Init> {
     let parse_err = |e: dotenv::ParseError| Error::parse(example.path.clone(), e);
     // The parser skips one BOM; its spans are offsets into `body`.
     let body = example
@@ -581,54 +653,93 @@ pub fn init_text(example: &Example) -> Result<Init> {
         ""
     };
     let entries = dotenv::parse(&example.text).map_err(parse_err)?;
-    let mut last: HashMap<&str, &dotenv::Entry<'_>> = HashMap::new();
-    for e in &entries {
-        last.insert(e.key, e);
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        last.insert(e.key, i);
     }
-    // One pass: every generated value replaces its key's last entry.
+    let by_name = example.by_name();
+    let from: HashMap<&str, Origin> = example
+        .keys
+        .iter()
+        .filter_map(|k| Some((k.key.as_str(), supplied(&k.key)?)))
+        .collect();
+    // One pass over the entries, in order: a supplied key's entries become
+    // comments (every one of them, so that no earlier duplicate stays
+    // live), a generated value replaces its key's last entry.
     let mut text = zeroize::Zeroizing::new(String::with_capacity(example.text.len() + 256));
     text.push_str(bom);
     let mut generated = Vec::new();
-    let mut spans: Vec<(std::ops::Range<usize>, &ExampleKey, Generate)> = example
-        .keys
-        .iter()
-        .filter_map(|k| Some((last.get(k.key.as_str())?.span.clone(), k, k.generate?)))
-        .collect();
-    spans.sort_by_key(|(span, ..)| span.start);
     let mut kept_from = 0;
-    for (span, k, g) in spans {
+    for (i, e) in entries.iter().enumerate() {
+        let is_last = last.get(e.key) == Some(&i);
+        let (range, replacement) = if let Some(origin) = from.get(e.key) {
+            // Whole lines, from the start of the entry's first line (an
+            // `export ` stays in the comment).
+            let start = body
+                .get(..e.span.start)
+                .and_then(|s| s.rfind('\n'))
+                .map_or(0, |i| i + 1);
+            let mut out = String::new();
+            if is_last {
+                out.push_str(&supplied_note(e.key, origin));
+                out.push('\n');
+            }
+            let lines = body.get(start..e.span.end).unwrap_or_default();
+            for (n, line) in lines.split('\n').enumerate() {
+                if n > 0 {
+                    out.push('\n');
+                }
+                out.push_str("# ");
+                out.push_str(line);
+            }
+            (start..e.span.end, zeroize::Zeroizing::new(out))
+        } else if is_last
+            && let Some(k) = by_name.get(e.key)
+            && let Some(g) = k.generate
+        {
+            let value = g.value();
+            generated.push((k.key.clone(), g));
+            let entry = format!("{}={}", k.key, dotenv::quote(&value));
+            (e.span.clone(), zeroize::Zeroizing::new(entry))
+        } else {
+            continue;
+        };
         // Spans come from the parser, in order: `get` keeps a bug from
         // becoming a panic, whose message would quote the text.
-        let Some(kept) = body.get(kept_from..span.start) else {
+        let Some(kept) = body.get(kept_from..range.start) else {
             return Err(Error::Parse {
                 path: example.path.clone(),
-                line: k.line,
+                line: e.line,
                 reason: "internal error: an entry outside the text (a bug in envcloak; please report it)".into(),
             });
         };
-        let value = g.value();
         text.push_str(kept);
-        text.push_str(&k.key);
-        text.push('=');
-        text.push_str(&dotenv::quote(&value));
-        kept_from = span.end;
-        generated.push((k.key.clone(), g));
+        text.push_str(&replacement);
+        kept_from = range.end;
     }
     text.push_str(body.get(kept_from..).unwrap_or_default());
+    let values: HashMap<&str, &str> = entries.iter().map(|e| (e.key, e.value.as_ref())).collect();
     let needs_value = example
         .keys
         .iter()
-        .filter(|k| k.required && k.generate.is_none())
+        .filter(|k| k.required && k.generate.is_none() && !from.contains_key(k.key.as_str()))
         .filter(|k| {
-            last.get(k.key.as_str())
-                .is_none_or(|e| e.value.trim().is_empty())
+            values
+                .get(k.key.as_str())
+                .is_none_or(|v| v.trim().is_empty())
         })
         .map(|k| k.key.clone())
+        .collect();
+    let supplied = example
+        .keys
+        .iter()
+        .filter_map(|k| Some((k.key.clone(), from.get(k.key.as_str())?.clone())))
         .collect();
     Ok(Init {
         text,
         generated,
         needs_value,
+        supplied,
     })
 }
 
@@ -685,6 +796,7 @@ impl fmt::Debug for Init {
             .field("text", &"<redacted>")
             .field("generated", &self.generated)
             .field("needs_value", &self.needs_value)
+            .field("supplied", &self.supplied)
             .finish()
     }
 }
@@ -751,13 +863,57 @@ pub fn init(
     force: bool,
     lock: &crate::fsio::LockOptions<'_>,
 ) -> Result<Initialized> {
+    write_init(example, target, force, None, lock)
+}
+
+/// Like [`init`], beside the layers of `others` (see [`init_text_with`]):
+/// the keys they supply are written as comments naming their source, so
+/// the new `.env` hides none of them. `others` holds what the new file
+/// sits beside, never the file itself: the environment, and the
+/// encrypted files that a key opened (an encrypted file skipped for want
+/// of a key, [`Config::skipped_encrypted`], supplies nothing, so its keys
+/// are written live — say so to the user).
+///
+/// ```
+/// use envcloak::Config;
+/// use envcloak::example::{init_with, Example};
+/// use envcloak::fsio::LockOptions;
+/// # let dir = tempfile::tempdir()?;
+/// let example = Example::parse(dir.path().join(".env.example"), "DATABASE_URL=\nDEBUG=false\n".into())?;
+/// let others = Config::builder().isolated().environment([("DATABASE_URL", "postgres://db/app")]).build()?;
+/// let done = init_with(&example, &dir.path().join(".env"), false, &others, &LockOptions::from_env()?)?;
+/// assert!(done.made.needs_value.is_empty(), "DATABASE_URL comes from the environment");
+/// let text = std::fs::read_to_string(dir.path().join(".env"))?;
+/// assert!(text.contains("# DATABASE_URL=\n") && text.ends_with("\nDEBUG=false\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn init_with(
+    example: &Example,
+    target: &Path,
+    force: bool,
+    others: &Config,
+    lock: &crate::fsio::LockOptions<'_>,
+) -> Result<Initialized> {
+    write_init(example, target, force, Some(others), lock)
+}
+
+fn write_init(
+    example: &Example,
+    target: &Path,
+    force: bool,
+    others: Option<&Config>,
+    lock: &crate::fsio::LockOptions<'_>,
+) -> Result<Initialized> {
     may_replace(target, force)?;
     // The target's directory and the .gitignore beside it (another
     // directory when the target is a link), locked up front in order.
     let gitignore = crate::fsio::parent_dir(target).join(".gitignore");
     let _guards = crate::fsio::lock_all_with(&[target, &gitignore], lock)?;
     let replacing = may_replace(target, force)?;
-    let made = init_text(example)?;
+    let made = match others {
+        Some(others) => init_text_with(example, others)?,
+        None => init_text(example)?,
+    };
     let mut ignored = crate::gitignore::ensure_ignored(target)?;
     let real = crate::fsio::resolve(target)?;
     if real != target && crate::gitignore::in_work_tree(&crate::fsio::parent_dir(&real)) {
@@ -912,5 +1068,94 @@ mod tests {
             vec![("TOKEN".to_owned(), Generate::Hex(16))]
         );
         assert_eq!(init.needs_value, vec!["API_KEY".to_owned()]);
+    }
+
+    /// The other layers for `init_text_with`: an environment of these keys.
+    fn others(keys: &[&str]) -> Config {
+        Config::builder()
+            .isolated()
+            .environment(keys.iter().map(|k| (*k, "CANARY_value")))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn init_leaves_supplied_keys_as_comments() {
+        let e = ex(concat!(
+            "\u{feff}# top\n",
+            "A=1\n",
+            "# @generate hex:16\n",
+            "TOKEN=\n",
+            "export  MULTI=\"one\n",
+            "two\" # note\n",
+            "# @required\n",
+            "NEEDED=\n",
+            "A=again\n",
+            "LAST=x",
+        ));
+        let init = init_text_with(&e, &others(&["A", "TOKEN", "MULTI", "NEEDED"])).unwrap();
+        let env = "which wins over this file; uncomment for when it is unset";
+        assert_eq!(
+            init.text.as_str(),
+            format!(
+                "\u{feff}# top\n\
+                 # A=1\n\
+                 # @generate hex:16\n\
+                 # TOKEN comes from the process environment, {env}\n\
+                 # TOKEN=\n\
+                 # MULTI comes from the process environment, {env}\n\
+                 # export  MULTI=\"one\n\
+                 # two\" # note\n\
+                 # @required\n\
+                 # NEEDED comes from the process environment, {env}\n\
+                 # NEEDED=\n\
+                 # A comes from the process environment, {env}\n\
+                 # A=again\n\
+                 LAST=x"
+            )
+        );
+        assert!(!init.text.contains("CANARY"));
+        assert!(init.generated.is_empty(), "nothing generated for a comment");
+        assert!(init.needs_value.is_empty(), "{:?}", init.needs_value);
+        let supplied: Vec<&str> = init.supplied.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            supplied,
+            ["TOKEN", "MULTI", "NEEDED", "A"],
+            "the example's order"
+        );
+        // What is left parses, and defines only the live key.
+        let entries = dotenv::parse(&init.text).unwrap();
+        let keys: Vec<&str> = entries.iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["LAST"]);
+    }
+
+    #[test]
+    fn init_generates_only_live_keys_and_names_file_sources() {
+        let e = ex("# @generate hex:16\nTOKEN=\n# @generate fernet\nSECRET_KEY=\nDB=\n");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".env.local"), "SECRET_KEY=CANARY_team\n").unwrap();
+        let local = Config::builder()
+            .isolated()
+            .file(dir.path().join(".env.local"))
+            .build()
+            .unwrap();
+        let init = init_text_with(&e, &local).unwrap();
+        assert_eq!(
+            init.generated,
+            vec![("TOKEN".to_owned(), Generate::Hex(16))]
+        );
+        assert!(
+            init.text.contains(
+                "# @generate fernet\n# SECRET_KEY comes from .env.local; uncomment to override\n# SECRET_KEY=\nDB=\n"
+            ),
+            "{}",
+            init.text.as_str()
+        );
+        assert!(!init.text.contains("CANARY"));
+        assert_eq!(init.needs_value, ["DB"]);
+        // Nothing supplied: the same as init_text.
+        let plain = init_text_with(&e, &others(&[])).unwrap();
+        assert!(plain.supplied.is_empty());
+        assert_eq!(plain.generated.len(), 2);
     }
 }

@@ -17,6 +17,7 @@ use crate::crypto::{self, Keyring, PasswordHeader};
 use crate::dotenv;
 use crate::error::{Error, Result};
 use crate::fsio::{self, WriteLock};
+use crate::merge::Summary;
 
 /// What seals (and opens) an encrypted file: a keyring, or a password with
 /// its PBKDF2 iteration count.
@@ -625,6 +626,8 @@ pub enum Replaced {
 /// with what `new` returns, called under the lock (a keyring found, a key
 /// file just made, a new password). `ready` runs under the lock just before
 /// the write (to make sure git ignores the plaintext, say).
+///
+/// [`replace_reviewed`] also shows what changes, by key, before it writes.
 pub fn replace<E: From<Error>>(
     path: &Path,
     plaintext: &str,
@@ -632,6 +635,74 @@ pub fn replace<E: From<Error>>(
     lock: &fsio::LockOptions<'_>,
     iterations: Option<u32>,
     new: impl FnOnce() -> std::result::Result<Sealer, E>,
+    ready: impl FnOnce() -> std::result::Result<(), E>,
+) -> std::result::Result<Replaced, E> {
+    replace_reviewed(
+        path,
+        plaintext,
+        access,
+        lock,
+        iterations,
+        new,
+        |_| Ok(()),
+        ready,
+    )
+}
+
+/// Like [`replace`], with a say before an existing file is replaced: under
+/// the lock, once the file is open and its text differs from `plaintext`,
+/// `review` gets what would change, by key ([`merge::summary`](crate::merge::summary) of the file's
+/// text and `plaintext`: names only) — or, when the file's own text is not
+/// dotenv (an unresolved merge conflict, say), the [`Error::Parse`] that
+/// says where. An error from `review` stops everything: nothing is
+/// written, `ready` does not run. `review` is not called for a new file
+/// or an unchanged one.
+///
+/// Reading, comparing, deciding and writing happen under one lock, so a
+/// change another process makes meanwhile (a teammate's `set`) is either
+/// in what `review` sees or waits for this write: it is never overwritten
+/// unseen. This is how `envcloak encrypt` refuses to drop keys that only
+/// the encrypted file holds:
+///
+/// ```
+/// use envcloak::crypto::{self, Key, Keyring};
+/// use envcloak::fsio::LockOptions;
+/// use envcloak::vault::{self, Access, Replaced, Sealer};
+/// # let dir = tempfile::tempdir()?;
+/// # let key = Key::generate();
+/// # let keyfile = dir.path().join("team.key");
+/// # { use std::os::unix::fs::PermissionsExt;
+/// # std::fs::write(&keyfile, key.to_base64().as_str())?;
+/// # std::fs::set_permissions(&keyfile, std::fs::Permissions::from_mode(0o600))?; }
+/// let file = dir.path().join(".env.enc");
+/// std::fs::write(&file, crypto::encrypt(&Keyring::from(key), b"A=1\nTEAM_ONLY=x\n"))?;
+/// let access = Access::KeyFile(keyfile);
+/// let no_new = || -> Result<Sealer, envcloak::Error> { unreachable!("the file exists") };
+/// let keep_keys = |change: Result<&envcloak::merge::Summary, &envcloak::Error>| match change {
+///     Ok(s) if s.removed.is_empty() => Ok(()),
+///     Ok(s) => Err(envcloak::Error::Setting {
+///         name: "encrypt".into(),
+///         reason: format!("would remove {}", s.removed.join(", ")).into(),
+///     }),
+///     Err(e) => Err(e.clone()),
+/// };
+/// let lock = LockOptions::from_env()?;
+/// let err = vault::replace_reviewed(&file, "A=2\n", &access, &lock, None, no_new, keep_keys, || Ok(()))
+///     .unwrap_err();
+/// assert_eq!(err.to_string(), "encrypt: would remove TEAM_ONLY");
+/// let done = vault::replace_reviewed(&file, "A=2\nTEAM_ONLY=x\n", &access, &lock, None, no_new, keep_keys, || Ok(()))?;
+/// assert_eq!(done, Replaced::Written);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn replace_reviewed<E: From<Error>>(
+    path: &Path,
+    plaintext: &str,
+    access: &Access,
+    lock: &fsio::LockOptions<'_>,
+    iterations: Option<u32>,
+    new: impl FnOnce() -> std::result::Result<Sealer, E>,
+    review: impl FnOnce(std::result::Result<&Summary, &Error>) -> std::result::Result<(), E>,
     ready: impl FnOnce() -> std::result::Result<(), E>,
 ) -> std::result::Result<Replaced, E> {
     validate(path, plaintext)?;
@@ -642,6 +713,10 @@ pub fn replace<E: From<Error>>(
         if *opened.text == *plaintext {
             ready()?;
             return Ok(Replaced::Unchanged);
+        }
+        match crate::merge::summary(&opened.text, plaintext) {
+            Ok(summary) => review(Ok(&summary))?,
+            Err(e) => review(Err(&Error::parse(path, e)))?,
         }
         match opened.sealer {
             Sealer::Password {

@@ -81,8 +81,15 @@ Examples:
     #[command(after_help = "\
 Examples:
   envcloak encrypt                   .env -> .env.enc, creating .env.key if no key exists
+  envcloak encrypt --dry-run         what would change, by key; nothing written
+  envcloak encrypt --prune           also drop keys .env no longer has
   envcloak encrypt .env.production -f .env.production.enc
-  envcloak encrypt --password        derive the key from a passphrase (PBKDF2)")]
+  envcloak encrypt --password        derive the key from a passphrase (PBKDF2)
+
+Before replacing an existing .env.enc, encrypt prints which keys it adds,
+changes and removes (names only). It refuses to remove keys that only
+.env.enc holds (set there with 'envcloak set', say) unless --prune is given:
+bring them into .env first, or change .env.enc with 'envcloak set'.")]
     Encrypt(secrets::EncryptArgs),
     /// Decrypt .env.enc to standard output (or a file with -o)
     #[command(after_help = "\
@@ -124,9 +131,10 @@ Examples:
     /// List every effective key and where it comes from (values redacted)
     #[command(after_help = "\
 Examples:
-  envcloak ls
-  envcloak ls --show                 include values
-  envcloak ls --format json")]
+  envcloak ls                        a key that hides another layer's ends with (hides .env.enc:3)
+  envcloak ls --all                  every layer's definition, the hidden ones too
+  envcloak ls --all --show           with each definition's own value
+  envcloak ls --format json          [{key, source}]; with --all, one entry per definition and \"wins\"")]
     Ls(run::LsArgs),
     /// Run a command with the layered configuration in its environment
     #[command(after_help = "\
@@ -149,14 +157,24 @@ is asked twice.")]
     #[command(after_help = "\
 Examples:
   envcloak check
-  envcloak check --strict --format json   (warnings fail too; for CI)")]
+  envcloak check --strict --format json   (warnings fail too; for CI)
+
+Warnings include shadowed definitions: a key set in two layers, where the
+higher one hides the other (DEBUG: .env:4 hides .env.enc:2; the environment
+hiding a file counts too). 'envcloak ls --all' shows every definition.")]
     Check(team::CheckArgs),
     /// Create .env from .env.example, generating the values it marks
     #[command(after_help = "\
 Examples:
   envcloak init                      .env from .env.example, fresh secrets
   envcloak init --force              replace .env (the old one is kept as a backup)
-  envcloak init --encrypt            write .env.enc instead")]
+  envcloak init --encrypt            write .env.enc instead
+
+.env gets only the keys no other layer supplies: a key that the environment
+or .env.enc (with its key; .env.<profile>.enc with a profile) already sets
+is left as a comment naming its source, so .env does not hide it. Without
+the key for .env.enc every key is written, and init says which ones will
+hide .env.enc's values once the key is there ('envcloak init --force' then).")]
     Init(team::InitArgs),
     /// Which keys changed (names only) between revisions, or .env and .env.enc
     #[command(after_help = "\

@@ -19,9 +19,13 @@ pub struct GetArgs {
 /// `ls`
 #[derive(Args)]
 pub struct LsArgs {
-    /// Show values too
+    /// Show values too (with --all, each definition's own value)
     #[arg(long)]
     show: bool,
+    /// List every layer's definition of each key, not only the one that
+    /// wins: the hidden ones say which definition hides them
+    #[arg(long)]
+    all: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t = LsFormat::Text)]
     format: LsFormat,
@@ -30,9 +34,11 @@ pub struct LsArgs {
 /// `ls` formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LsFormat {
-    /// aligned columns
+    /// aligned columns; a key that hides another layer's definition ends
+    /// with (hides SOURCE)
     Text,
-    /// a JSON array of {key, source[, value]}
+    /// a JSON array of {key, source[, value]}; with --all, one object per
+    /// definition, each with "wins": true or false
     Json,
 }
 
@@ -76,46 +82,110 @@ fn source_label(o: &Origin) -> String {
     }
 }
 
+/// One row of `ls`: a definition of a key, and what it hides or what
+/// hides it.
+struct Row<'a> {
+    key: &'a str,
+    origin: &'a Origin,
+    wins: bool,
+    /// Where the definition is in `Config::all_definitions`.
+    at: (usize, usize),
+    /// The winning definition, for a hidden one.
+    hidden_by: Option<&'a Origin>,
+    /// The definitions a winning one hides.
+    hides: Vec<&'a Origin>,
+}
+
+impl Row<'_> {
+    /// `(hides .env.enc:3)`, `(hidden by .env:4)`, or nothing.
+    fn marker(&self) -> String {
+        match self.hidden_by {
+            Some(by) => format!("(hidden by {})", source_label(by)),
+            None if self.hides.is_empty() => String::new(),
+            None => {
+                let hidden: Vec<String> = self.hides.iter().map(|o| source_label(o)).collect();
+                format!("(hides {})", hidden.join(", "))
+            }
+        }
+    }
+}
+
 pub fn ls(g: &Global, a: LsArgs) -> CmdResult {
     let cfg = ui::config(g)?;
-    let keys = cfg.keys();
+    let keys = cfg.all_definitions();
+    let mut rows = Vec::new();
+    for (ki, (key, defs)) in keys.iter().enumerate() {
+        let Some((winner, _)) = defs.split_first() else {
+            continue;
+        };
+        for (di, def) in defs.iter().enumerate() {
+            let wins = def.wins;
+            if !wins && !a.all {
+                continue;
+            }
+            rows.push(Row {
+                key,
+                origin: &def.origin,
+                wins,
+                at: (ki, di),
+                hidden_by: (!wins).then_some(&winner.origin),
+                hides: if wins {
+                    defs.iter().filter(|d| !d.wins).map(|d| &d.origin).collect()
+                } else {
+                    Vec::new()
+                },
+            });
+        }
+    }
+    // The value of a row: the definition's own (a hidden one's too, with
+    // --all --show), read only when asked for.
+    let value = |row: &Row<'_>| -> CmdResult<Option<envcloak::SecretString>> {
+        Ok(if a.show {
+            cfg.get_raw_of(row.key, &keys[row.at.0].1[row.at.1])?
+        } else {
+            None
+        })
+    };
     let mut out = String::new();
     match a.format {
         LsFormat::Json => {
-            let mut rows = Vec::new();
-            for (k, o) in &keys {
-                let mut row = serde_json::Map::new();
-                row.insert("key".into(), k.as_str().into());
-                row.insert("source".into(), source_label(o).into());
-                if a.show
-                    && let Some(v) = cfg.get_raw(k)?
-                {
-                    row.insert("value".into(), v.expose_secret().into());
+            let mut list = Vec::new();
+            for row in &rows {
+                let mut obj = serde_json::Map::new();
+                obj.insert("key".into(), row.key.into());
+                obj.insert("source".into(), source_label(row.origin).into());
+                if a.all {
+                    obj.insert("wins".into(), row.wins.into());
                 }
-                rows.push(serde_json::Value::Object(row));
+                if let Some(v) = value(row)? {
+                    obj.insert("value".into(), v.expose_secret().into());
+                }
+                list.push(serde_json::Value::Object(obj));
             }
-            out = serde_json::to_string_pretty(&rows).map_err(|e| Failure::new(e.to_string()))?;
+            out = serde_json::to_string_pretty(&list).map_err(|e| Failure::new(e.to_string()))?;
             out.push('\n');
         }
         LsFormat::Text => {
-            let width = keys.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-            let swidth = keys
+            let width = rows.iter().map(|r| r.key.len()).max().unwrap_or(0);
+            let swidth = rows
                 .iter()
-                .map(|(_, o)| source_label(o).len())
+                .map(|r| source_label(r.origin).len())
                 .max()
                 .unwrap_or(0);
-            for (k, o) in &keys {
-                let value = if a.show {
-                    cfg.get_raw(k)?
-                        .map(|v| v.expose_secret().to_owned())
-                        .unwrap_or_default()
-                } else {
-                    "****".to_owned()
-                };
+            for row in &rows {
+                let shown = value(row)?;
+                let v = shown.as_ref().map_or("****", |v| v.expose_secret());
                 out.push_str(&format!(
-                    "{k:<width$}  {:<swidth$}  {value}\n",
-                    source_label(o)
+                    "{:<width$}  {:<swidth$}  {v}",
+                    row.key,
+                    source_label(row.origin)
                 ));
+                let marker = row.marker();
+                if !marker.is_empty() {
+                    out.push_str("  ");
+                    out.push_str(&marker);
+                }
+                out.push('\n');
             }
         }
     }

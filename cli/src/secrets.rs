@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 use envcloak::crypto::{self, Key, Keyring};
 use envcloak::vault::{self, Sealer};
-use envcloak::{dotenv, fsio, keys};
+use envcloak::{dotenv, fsio, keys, merge};
 use zeroize::Zeroizing;
 
 use crate::ui::{self, CmdResult, Failure};
@@ -50,6 +50,13 @@ pub struct EncryptArgs {
     /// PBKDF2 iterations for --password (at least 600000)
     #[arg(long, default_value_t = crypto::DEFAULT_ITERATIONS, requires = "password")]
     iterations: u32,
+    /// Remove from the encrypted file the keys the plaintext no longer has
+    /// (without it, encrypt refuses to drop them)
+    #[arg(long)]
+    prune: bool,
+    /// Print what would change, by key, and write nothing
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// `decrypt`
@@ -223,6 +230,9 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
     }
     let text = read_plaintext_from(&input, named)?;
     vault::validate(&input, &text)?;
+    if a.dry_run {
+        return encrypt_dry_run(g, &input, &output, &text, a.prune);
+    }
     // Every directory this may write in (the encrypted file, a new key
     // file, the .gitignore beside the plaintext), locked in a fixed order.
     let key_file = default_key_file(g)?;
@@ -278,16 +288,52 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
             }
         })
     };
-    let done = vault::replace(
+    // Under the lock, between reading the file and writing it: what
+    // changes, and whether keys only the file holds would go.
+    let reviewed = std::cell::Cell::new(false);
+    let review = |change: Result<&merge::Summary, &envcloak::Error>| -> CmdResult<()> {
+        reviewed.set(true);
+        let summary = match change {
+            Ok(s) => s,
+            Err(e) if a.prune => {
+                ui::note(format!(
+                    "{e}: its keys cannot be compared; replacing it (--prune)"
+                ));
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(Failure::new(format!(
+                    "{} cannot be compared by key with {} ({e}); nothing was written",
+                    output.display(),
+                    input.display()
+                ))
+                .hint("resolve it with 'envcloak edit', or add --prune to replace it as it is"));
+            }
+        };
+        print_summary(&output, summary, &mut |l| ui::note(l));
+        if !summary.removed.is_empty() && !a.prune {
+            return Err(refuse_removal(&input, &output, &summary.removed));
+        }
+        Ok(())
+    };
+    let done = vault::replace_reviewed(
         &output,
         &text,
         &access,
         &ui::lock_options()?,
         a.password.then_some(a.iterations),
         new_sealer,
+        review,
         || ensure_plaintext_ignored(&input, named),
     )
-    .map_err(|f| if exists { not_replaced(f, &output) } else { f })?;
+    .map_err(|f| {
+        // Once the file opened, a failure is not about the key.
+        if exists && !reviewed.get() {
+            not_replaced(f, &output)
+        } else {
+            f
+        }
+    })?;
     if done == vault::Replaced::Unchanged {
         ui::note(format!("{} is already up to date", output.display()));
         return ok();
@@ -298,6 +344,94 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
         output.display(),
         input.display()
     ));
+    ok()
+}
+
+/// The key-level change `encrypt` makes to `output` (names only), one
+/// line each: `changes to .env.enc:` then `  added    KEY` lines, as
+/// `envcloak diff` prints them.
+fn print_summary(output: &Path, s: &merge::Summary, print: &mut dyn FnMut(String)) {
+    if s.is_empty() {
+        print(format!(
+            "changes to {}: no key added, changed or removed (comments, blank lines or order only)",
+            output.display()
+        ));
+        return;
+    }
+    print(format!("changes to {}:", output.display()));
+    for (verb, keys) in [
+        ("added", &s.added),
+        ("changed", &s.changed),
+        ("removed", &s.removed),
+    ] {
+        for k in keys {
+            print(format!("  {verb:<8} {k}"));
+        }
+    }
+}
+
+/// `encrypt` without `--prune` would drop keys only the encrypted file has.
+fn refuse_removal(input: &Path, output: &Path, removed: &[String]) -> Failure {
+    let (it, them) = if removed.len() == 1 {
+        ("it", "it")
+    } else {
+        ("they", "them")
+    };
+    Failure::new(format!(
+        "{} would be removed from {}: {it} {} not in {}; nothing was written",
+        removed.join(", "),
+        output.display(),
+        if removed.len() == 1 { "is" } else { "are" },
+        input.display(),
+    ))
+    .hint(format!(
+        "to keep {them}, bring {them} into {} first ('envcloak decrypt' shows {them}), or change \
+         {} with 'envcloak set' instead of encrypting; to remove {them}, add --prune",
+        input.display(),
+        output.display()
+    ))
+}
+
+/// `encrypt --dry-run`: what would change, by key, with nothing written —
+/// no lock file, no key file, no `.gitignore` change.
+fn encrypt_dry_run(g: &Global, input: &Path, output: &Path, text: &str, prune: bool) -> CmdResult {
+    let print = &mut |l: String| crate::out::line(l);
+    if std::fs::symlink_metadata(output).is_err() {
+        // `text` was validated: it parses.
+        let s = merge::summary("", text)
+            .map_err(|e| Failure::new(format!("{}:{}: {}", input.display(), e.line, e.kind)))?;
+        print(format!(
+            "{} does not exist yet: encrypt would create it",
+            output.display()
+        ));
+        print_summary(output, &s, print);
+    } else {
+        let password = ui::prepare_password(output)?;
+        let opened = ui::open_vault(g, output, None, password)?;
+        if *opened.text == *text {
+            print(format!("{} is already up to date", output.display()));
+        } else {
+            match merge::summary(&opened.text, text) {
+                Ok(s) => {
+                    print_summary(output, &s, print);
+                    if !s.removed.is_empty() && !prune {
+                        print(format!(
+                            "without --prune, encrypt would refuse: {} only in {}",
+                            s.removed.join(", "),
+                            output.display()
+                        ));
+                    }
+                }
+                Err(e) => print(format!(
+                    "{}:{}: {}: its keys cannot be compared (encrypt would refuse without --prune)",
+                    output.display(),
+                    e.line,
+                    e.kind
+                )),
+            }
+        }
+    }
+    ui::note("dry run: nothing was written");
     ok()
 }
 
@@ -757,7 +891,91 @@ pub fn set(g: &Global, a: SetArgs) -> CmdResult {
     ui::ensure_lock_ignored(&[&path])?;
     vault::set(&path, &access, &ui::lock_options()?, &a.key, &value)?;
     ui::note(format!("set {} in {}", a.key, path.display()));
+    warn_hidden(g, &path, &a.key, Changed::Set);
     ok()
+}
+
+/// What `set` or `unset` did to a key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Changed {
+    Set,
+    Unset,
+}
+
+/// After `set` or `unset` changed `key` in the encrypted file `path`: a
+/// warning for each higher layer that defines it too (the environment,
+/// `NAME_FILE`, `.env.<profile>`, `.env`, and for `.env.enc` with a profile
+/// `.env.<profile>.enc`), with where and how to stop the override — the
+/// change is made either way. Looking never fails the command.
+fn warn_hidden(g: &Global, path: &Path, key: &str, changed: Changed) {
+    // The CLI's own steps (profile, root) already succeeded for the change.
+    let built = layers_above(g, path).map(|b| b.build().map_err(|e| e.to_string()));
+    let above = match built {
+        Ok(Ok(cfg)) => cfg,
+        Ok(Err(why)) => {
+            ui::note(format!(
+                "could not check whether another layer hides {key}: {why}"
+            ));
+            return;
+        }
+        Err(_) => {
+            ui::note(format!("could not check whether another layer hides {key}"));
+            return;
+        }
+    };
+    for skipped in above.skipped_encrypted() {
+        ui::note(format!(
+            "could not check whether {} hides {key}: no key for it",
+            skipped.display()
+        ));
+    }
+    let file = path.display();
+    for def in above.definitions(key) {
+        let (at, stop) = match &def.origin {
+            envcloak::Origin::Environment => (
+                "in the process environment".to_owned(),
+                format!("unset {key}"),
+            ),
+            envcloak::Origin::FileIndirection { var, path } => (
+                format!("through {var} (the file {})", path.display()),
+                format!("unset {var}"),
+            ),
+            other => (format!("at {other}"), "remove it there".to_owned()),
+        };
+        ui::note(match changed {
+            Changed::Set => format!(
+                "warning: {key} is also set {at}, which wins over {file}; {stop} to use this value"
+            ),
+            Changed::Unset => format!(
+                "warning: {key} is still set {at}, which wins over {file}; {stop} too to unset it"
+            ),
+        });
+    }
+}
+
+/// The layers above the encrypted file `path`, as `get` and `run` load
+/// them: the environment (with `NAME_FILE`), `.env.<profile>` and `.env`;
+/// and when `path` is `.env.enc` and a profile is active, the profile's
+/// own `.env.<profile>.enc` (opened with the key it would be loaded with,
+/// or left out for want of one).
+fn layers_above(g: &Global, path: &Path) -> CmdResult<envcloak::ConfigBuilder> {
+    let mut b = ui::builder(g, false)?;
+    if let Some(p) = ui::profile(g)? {
+        let root = ui::root()?;
+        let base = root.join(".env.enc");
+        let own = root.join(format!(".env.{p}.enc"));
+        let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
+        if same(path, &base) && std::fs::metadata(&own).is_ok_and(|m| m.is_file()) {
+            b = b.read_encrypted(true).encrypted_file(own);
+            if let Some(k) = &g.key_file {
+                b = b.key_file(k);
+            }
+        }
+    }
+    Ok(b)
 }
 
 pub fn unset(g: &Global, a: UnsetArgs) -> CmdResult {
@@ -771,6 +989,7 @@ pub fn unset(g: &Global, a: UnsetArgs) -> CmdResult {
         return Err(Failure::new(format!("{}: not in {}", a.key, path.display())).code(1));
     }
     ui::note(format!("removed {} from {}", a.key, path.display()));
+    warn_hidden(g, &path, &a.key, Changed::Unset);
     ok()
 }
 

@@ -1086,14 +1086,22 @@ fn ls_lists_keys_and_sources_with_values_hidden() {
             .collect()
     };
 
+    // A key that hides another layer's definition says which (DESIGN §2).
     let out = ls(&[]);
     assert_eq!(
         rows(&out),
         [
-            ["A", "environment", "****"],
-            ["B", ".env:3", "****"],
-            ["C", ".env.enc:2", "****"],
-            ["X", ".env.enc:1", "****"],
+            &[
+                "A",
+                "environment",
+                "****",
+                "(hides",
+                ".env:2,",
+                ".env.enc:4)"
+            ][..],
+            &["B", ".env:3", "****", "(hides", ".env.enc:3)"],
+            &["C", ".env.enc:2", "****"],
+            &["X", ".env.enc:1", "****"],
         ],
         "{}",
         out.stdout()
@@ -1106,10 +1114,17 @@ fn ls_lists_keys_and_sources_with_values_hidden() {
     assert_eq!(
         rows(&out),
         [
-            ["A", "environment", "env-a"],
-            ["B", ".env:3", "dotenv-b"],
-            ["C", ".env.enc:2", "enc-c"],
-            ["X", ".env.enc:1", "enc-x"],
+            &[
+                "A",
+                "environment",
+                "env-a",
+                "(hides",
+                ".env:2,",
+                ".env.enc:4)"
+            ][..],
+            &["B", ".env:3", "dotenv-b", "(hides", ".env.enc:3)"],
+            &["C", ".env.enc:2", "enc-c"],
+            &["X", ".env.enc:1", "enc-x"],
         ]
     );
 
