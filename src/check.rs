@@ -91,9 +91,8 @@ impl CheckOptions {
         self
     }
 
-    /// Whether the process environment counts (its values override files,
-    /// and a file's definition it hides is reported as `shadowed`; its
-    /// `ENVCLOAK_KEY*` and `ENVCLOAK_PASSWORD` open `.env.enc`); on by
+    /// Whether the process environment counts (its values override files;
+    /// its `ENVCLOAK_KEY*` and `ENVCLOAK_PASSWORD` open `.env.enc`); on by
     /// default. Off, the check sees the files alone.
     pub fn process_env(mut self, read: bool) -> Self {
         self.process_env = read;
@@ -428,13 +427,15 @@ pub fn check(options: &CheckOptions) -> Result<Report> {
 /// Every definition a higher layer hides (see [`Config::shadowed`]): a
 /// warning of kind `shadowed` naming both places, at the hidden one.
 ///
-/// The environment hiding a file counts too. CI often overrides a file
-/// on purpose, but a value that is set in two places is one the team may
-/// change in the wrong one; as a warning it fails only `--strict`, and
-/// [`CheckOptions::process_env`]`(false)` leaves the environment out.
+/// Files hiding files only: that is the silent case (`.env` hiding the
+/// team's `.env.enc`). The environment overriding a file is how CI and
+/// deployments set values on purpose (twelve-factor), and is visible where
+/// it is set; `envcloak ls --all` and `set`/`unset` still show it. Counting
+/// it here would make `check --strict` fail every CI job that overrides.
 fn shadowed_problems(cfg: &Config) -> Vec<Problem> {
     cfg.shadowed()
         .into_iter()
+        .filter(|s| s.by != crate::Origin::Environment)
         .map(|s| {
             let (file, line) = match &s.hidden {
                 crate::Origin::Dotenv { path, line } | crate::Origin::Encrypted { path, line } => {

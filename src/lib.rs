@@ -289,7 +289,7 @@ pub mod vault;
 use std::sync::OnceLock;
 
 pub use cast::{Cast, CastError, Choices, Csv, FromValue, Json, Parsed, secret_string};
-pub use config::{Config, ConfigBuilder, project_root, valid_profile};
+pub use config::{Config, ConfigBuilder, Definition, Shadowed, project_root, valid_profile};
 pub use error::{Error, Origin, Result};
 pub use secrecy::{ExposeSecret, SecretBox, SecretString};
 

@@ -171,7 +171,7 @@ fn encrypt_racing_set_keeps_the_encrypted_contents() {
         let plain = format!("BASE=1\nFROM_ENCRYPT={round}\n");
         p.write(".env", &plain);
         let key = format!("FROM_SET_{round}");
-        let a = p.envcloak(&["encrypt"]).spawn();
+        let a = p.envcloak(&["encrypt", "--prune"]).spawn();
         let b = set(&p, &key, "s").spawn();
         a.wait().ok();
         b.wait().ok();

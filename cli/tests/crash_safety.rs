@@ -549,7 +549,7 @@ fn scenario_encrypt(rng: &mut Rng) -> Tally {
     lab.write(".env", &new_plain);
     lab.write(".env.enc", &old_enc);
 
-    let (full, first_temp) = calibrate(&lab, lab.command(&["encrypt"], &env));
+    let (full, first_temp) = calibrate(&lab, lab.command(&["encrypt", "--prune"], &env));
     eprintln!("encrypt: a full run takes {full:?}, first temp file at {first_temp:?}");
     decrypts_to(&ring, &lab.read(".env.enc").unwrap(), &new_plain).expect("calibration output");
 
@@ -560,7 +560,7 @@ fn scenario_encrypt(rng: &mut Rng) -> Tally {
         lab.write(".env.enc", &old_enc);
         let plan = plan_for(rng, i, full, first_temp);
         let run = Instant::now();
-        let shot = shoot(&lab, lab.command(&["encrypt"], &env), plan);
+        let shot = shoot(&lab, lab.command(&["encrypt", "--prune"], &env), plan);
         t.shot(i, plan, &shot, run.elapsed());
         let now = lab.read(".env.enc");
         match &now {
