@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+mod completions;
 mod diff;
 mod git;
 mod guard;
@@ -83,19 +84,18 @@ const WITHOUT_PROJECT_OPTIONS: [&str; 3] = ["token", "completions", "man"];
 /// subcommands: `envcloak git enroll --profile p`).
 pub fn cli_command() -> clap::Command {
     let mut cmd = Cli::command();
-    let names: Vec<String> = cmd
-        .get_subcommands()
-        .map(|sub| sub.get_name().to_owned())
-        .filter(|name| !WITHOUT_PROJECT_OPTIONS.contains(&name.as_str()))
+    // Built on a scratch command: on a real one, the derive would also set
+    // its about text to Global's doc comment.
+    let project_options: Vec<clap::Arg> = Global::augment_args(clap::Command::new("options"))
+        .get_arguments()
+        // After the command's own options in its help, before --help.
+        .zip(900..)
+        .map(|(a, order)| a.clone().global(true).display_order(order))
         .collect();
-    for name in names {
-        cmd = cmd.mut_subcommand(name, |sub| {
-            let mut sub = Global::augment_args(sub);
-            for id in PROJECT_OPTIONS {
-                sub = sub.mut_arg(id, |a| a.global(true));
-            }
-            sub
-        });
+    for sub in cmd.get_subcommands_mut() {
+        if !WITHOUT_PROJECT_OPTIONS.contains(&sub.get_name()) {
+            *sub = std::mem::take(sub).args(project_options.iter().cloned());
+        }
     }
     cmd
 }
@@ -161,7 +161,8 @@ enum Command {
     #[command(after_help = "\
 Examples:
   envcloak keygen                    print a key (for ENVCLOAK_KEY in CI)
-  envcloak keygen --write            store it in .env.key, mode 0600, gitignored")]
+  envcloak keygen --write            store it in .env.key, mode 0600, gitignored
+  envcloak keygen --write --profile prod   store it in .env.prod.key")]
     Keygen(secrets::KeygenArgs),
     /// Print a random token, like Python's secrets.token_hex / token_urlsafe
     #[command(after_help = "\
@@ -264,6 +265,25 @@ Examples:
   envcloak git enroll --hook         and the pre-commit guard
   envcloak git disenroll             undo all of it")]
     Git(git::GitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = "\
+Examples:
+  source <(envcloak completions bash)                                  this bash session
+  envcloak completions bash > ~/.local/share/bash-completion/completions/envcloak
+  envcloak completions zsh > ~/.zfunc/_envcloak    with fpath+=(~/.zfunc) before compinit
+  envcloak completions fish > ~/.config/fish/completions/envcloak.fish
+  envcloak completions elvish >> ~/.config/elvish/rc.elv
+  envcloak completions powershell >> $PROFILE")]
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page, envcloak(1): every command, its options and examples
+    #[command(after_help = "\
+Examples:
+  envcloak man | man -l -            read it now
+  envcloak man > ~/.local/share/man/man1/envcloak.1    then: man envcloak
+
+One page holds the whole tool: its options, then each command (git enroll
+and git disenroll included) with its usage, options and examples.")]
+    Man(completions::ManArgs),
 }
 
 /// The exit code after a panic (EX_SOFTWARE: "internal software error").
@@ -328,6 +348,8 @@ fn cli_main() -> ExitCode {
         Command::Init(a) => team::init(g, a),
         Command::Diff(a) => diff::diff(g, a),
         Command::Git(a) => git::git(g, a),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man(a) => completions::man(a),
     };
     match result {
         Ok(code) => out::exit_code(code),
