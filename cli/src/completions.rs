@@ -38,7 +38,7 @@ pub fn completions(a: CompletionsArgs) -> CmdResult {
 pub fn man(_a: ManArgs) -> CmdResult {
     let mut root = visible(&crate::cli_command()).disable_help_subcommand(true);
     root.build();
-    crate::out::write(page(&root).render().as_bytes());
+    crate::out::write(page(&root).as_bytes());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -95,18 +95,27 @@ fn visible(cmd: &Command) -> Command {
     out
 }
 
-/// The manual page of the built `root`.
-fn page(root: &Command) -> Roff {
-    let mut r = Roff::new();
+/// The manual page of the built `root`: the title line first (as `man`
+/// and `file` expect), then the page, which roff's renderer starts with its
+/// apostrophe set-up.
+fn page(root: &Command) -> String {
+    let mut title = Roff::new();
     let name = root.get_name();
     let version = root.get_version().unwrap_or_default();
     let source = format!("{name} {version}");
     // An empty argument is written `""`, or the ones after it move up.
-    let title = name.to_uppercase();
-    r.control(
+    let upper = name.to_uppercase();
+    title.control(
         "TH",
-        [title.as_str(), "1", "\"\"", &source, "User Commands"],
+        [upper.as_str(), "1", "\"\"", &source, "User Commands"],
     );
+    format!("{}{}", title.to_roff(), body(root).render())
+}
+
+/// The manual page of the built `root`, but its title line.
+fn body(root: &Command) -> Roff {
+    let mut r = Roff::new();
+    let name = root.get_name();
     r.control("SH", ["NAME"]);
     let about = root
         .get_about()
