@@ -781,3 +781,59 @@ pub enum Format {
     /// `export KEY='value'` lines for `eval`
     Shell,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The project options `args` (without the program name) end up with.
+    fn global(args: &[&str]) -> Global {
+        let mut argv = vec![OsString::from("envcloak")];
+        argv.extend(args.iter().map(OsString::from));
+        match parse(argv) {
+            Ok(cli) => cli.global,
+            Err(e) => panic!("{args:?}: {e:?}"),
+        }
+    }
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        cli_command().debug_assert();
+    }
+
+    #[test]
+    fn project_options_reach_nested_commands_from_any_level() {
+        for args in [
+            &["--profile", "p", "git", "enroll"][..],
+            &["git", "--profile", "p", "enroll"],
+            &["git", "enroll", "--profile", "p"],
+            &["--profile", "q", "git", "enroll", "--profile", "p"],
+        ] {
+            assert_eq!(global(args).profile.as_deref(), Some("p"), "{args:?}");
+        }
+        let g = global(&["-f", "a.enc", "decrypt", "--key-file", "k"]);
+        assert_eq!(g.file, Some(PathBuf::from("a.enc")));
+        assert_eq!(g.key_file, Some(PathBuf::from("k")));
+    }
+
+    #[test]
+    fn commands_without_project_options_refuse_them_before_their_name() {
+        for command in WITHOUT_PROJECT_OPTIONS {
+            let mut argv = vec!["envcloak", "--profile", "p", command];
+            if command == "completions" {
+                argv.push("bash");
+            }
+            let argv = argv.into_iter().map(OsString::from).collect();
+            assert!(
+                matches!(
+                    parse(argv),
+                    Err(ParseError::NotFor {
+                        option: "profile",
+                        ..
+                    })
+                ),
+                "{command}"
+            );
+        }
+    }
+}
