@@ -77,6 +77,24 @@ fn names_the_commands(what: &str, text: &str) {
     }
 }
 
+/// What bash offers for the command line `line` (the cursor at its end),
+/// with the script in `envcloak.bash` loaded.
+fn bash_offers(p: &Project, line: &str) -> Vec<String> {
+    let script = r#"source ./envcloak.bash
+read -ra w <<<"$LINE"
+[[ $LINE == *" " ]] && w+=("")
+COMP_WORDS=("${w[@]}"); COMP_CWORD=$((${#w[@]} - 1))
+COMP_LINE=$LINE; COMP_POINT=${#LINE}
+_envcloak envcloak "${w[-1]}" "${w[-2]}"
+printf '%s\n' "${COMPREPLY[@]}""#;
+    let out = p
+        .command("bash", &["-c", script])
+        .env("LINE", line)
+        .run()
+        .ok();
+    out.lines().into_iter().map(str::to_owned).collect()
+}
+
 #[test]
 fn bash_completion_loads_in_bash_and_completes_commands() {
     let p = Project::new();
@@ -85,27 +103,26 @@ fn bash_completion_loads_in_bash_and_completes_commands() {
     no_hidden("bash", &text);
     p.write("envcloak.bash", &text);
     p.command("bash", &["-n", "envcloak.bash"]).run().ok();
-    // Loaded: the function is registered for envcloak, and completing
-    // `envcloak enc` offers `encrypt`.
+    // Loaded, the function is registered for envcloak.
     let out = p
         .command(
             "bash",
-            &[
-                "-c",
-                "source ./envcloak.bash && complete -p envcloak && \
-                 COMP_WORDS=(envcloak enc) COMP_CWORD=1 COMP_LINE='envcloak enc' \
-                 COMP_POINT=12 && _envcloak envcloak enc envcloak && \
-                 printf '%s\\n' \"${COMPREPLY[@]}\"",
-            ],
+            &["-c", "source ./envcloak.bash && complete -p envcloak"],
         )
         .run()
         .ok();
-    let lines = out.lines();
+    out.stdout_is(&["complete -o bashdefault -o default -o nosort -F _envcloak envcloak"]);
+    assert_eq!(bash_offers(&p, "envcloak enc"), ["encrypt"]);
+    assert_eq!(bash_offers(&p, "envcloak encrypt --pr"), ["--profile"]);
     assert_eq!(
-        lines.first().copied(),
-        Some("complete -o bashdefault -o default -o nosort -F _envcloak envcloak")
+        bash_offers(&p, "envcloak token --"),
+        ["--hex", "--urlsafe", "--base64", "--help"]
     );
-    assert_eq!(&lines[1..], ["encrypt"], "{}", out.stdout());
+    let git = bash_offers(&p, "envcloak git ");
+    for sub in ["enroll", "disenroll"] {
+        assert!(git.iter().any(|w| w == sub), "{git:?}");
+    }
+    no_hidden("bash's completion of 'git '", &git.join(" "));
 }
 
 #[test]
@@ -120,6 +137,19 @@ fn zsh_completion_passes_zsh_n() {
     }
     p.write("_envcloak", &text);
     p.command("zsh", &["-n", "_envcloak"]).run().ok();
+    // Loaded after compinit, it is the completion function for envcloak.
+    p.command(
+        "zsh",
+        &[
+            "-f",
+            "-c",
+            "autoload -U compinit && compinit -u -D && source ./_envcloak && \
+             print -r -- $_comps[envcloak]",
+        ],
+    )
+    .run()
+    .ok()
+    .stdout_is(&["_envcloak"]);
 }
 
 #[test]
