@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+mod completions;
 mod diff;
 mod git;
 mod guard;
@@ -19,7 +20,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Keep secrets out of git and logs: load `.env` and the encrypted
 /// `.env.enc`, check them against `.env.example`, and run programs with them.
@@ -47,20 +49,110 @@ struct Cli {
     command: Command,
 }
 
-/// Options every command takes.
+/// The project options: which files and key a command works with.
+///
+/// Given before the command name (`envcloak --profile p encrypt`) or after
+/// it (`envcloak encrypt --profile p`); after wins. [`cli_command`] adds
+/// them to every command except those in [`WITHOUT_PROJECT_OPTIONS`], which
+/// refuse them.
 #[derive(Args, Clone, Debug)]
 pub struct Global {
     /// The encrypted file to use [default: .env.enc at the project root,
     /// or .env.<profile>.enc]
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Profile: use .env.<profile> and .env.<profile>.enc too [env: ENVCLOAK_PROFILE]
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
     /// Read the key from this file instead of searching
     /// (ENVCLOAK_KEY, ENVCLOAK_KEY_FILE, ENVCLOAK_KEY_CMD, .env.key)
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+}
+
+/// The argument ids of [`Global`]'s options.
+const PROJECT_OPTIONS: [&str; 3] = ["file", "profile", "key_file"];
+
+/// The commands to which [`Global`]'s options mean nothing: they are not in
+/// their help, and given anyway (before or after the name) they are a
+/// usage error rather than silently ignored. (`keygen` keeps them: `keygen
+/// --write` stores the key next to the encrypted file they name.)
+const WITHOUT_PROJECT_OPTIONS: [&str; 3] = ["token", "completions", "man"];
+
+/// The whole tool's definitions: [`Cli`]'s, with [`Global`]'s options added
+/// to each command that uses them (and, through `global`, to its own
+/// subcommands: `envcloak git enroll --profile p`).
+pub fn cli_command() -> clap::Command {
+    let mut cmd = Cli::command();
+    // Built on a scratch command: on a real one, the derive would also set
+    // its about text to Global's doc comment.
+    let project_options: Vec<clap::Arg> = Global::augment_args(clap::Command::new("options"))
+        .get_arguments()
+        // After the command's own options in its help, before --help.
+        .zip(900..)
+        .map(|(a, order)| a.clone().global(true).display_order(order))
+        .collect();
+    for sub in cmd.get_subcommands_mut() {
+        if !WITHOUT_PROJECT_OPTIONS.contains(&sub.get_name()) {
+            *sub = std::mem::take(sub).args(project_options.iter().cloned());
+        }
+    }
+    cmd
+}
+
+/// Parses the command line: the options given after the command's name
+/// override those given before it. A project option given before a command
+/// that refuses it is an error (clap itself refuses one given after).
+fn parse(args: Vec<OsString>) -> Result<Cli, ParseError> {
+    let matches = cli_command()
+        .try_get_matches_from(args)
+        .map_err(ParseError::Clap)?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(ParseError::Clap)?;
+    if let Some((name, sub)) = matches.subcommand() {
+        if WITHOUT_PROJECT_OPTIONS.contains(&name) {
+            let given = PROJECT_OPTIONS
+                .into_iter()
+                .find(|id| matches.value_source(id) == Some(ValueSource::CommandLine));
+            if let Some(id) = given {
+                return Err(ParseError::NotFor {
+                    option: id,
+                    command: name.to_owned(),
+                });
+            }
+        } else {
+            cli.global.overlay(sub);
+        }
+    }
+    Ok(cli)
+}
+
+/// Why the command line was refused.
+#[derive(Debug)]
+enum ParseError {
+    /// clap's own error.
+    Clap(clap::Error),
+    /// A project option (its argument id) before a command that refuses it.
+    NotFor {
+        option: &'static str,
+        command: String,
+    },
+}
+
+impl Global {
+    /// Takes the options given in `m` (a command's matches), which were
+    /// given after the command's name, over those given before it.
+    fn overlay(&mut self, m: &ArgMatches) {
+        let given = |id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
+        if given("file") {
+            self.file = m.get_one::<PathBuf>("file").cloned();
+        }
+        if given("profile") {
+            self.profile = m.get_one::<String>("profile").cloned();
+        }
+        if given("key_file") {
+            self.key_file = m.get_one::<PathBuf>("key_file").cloned();
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -69,7 +161,8 @@ enum Command {
     #[command(after_help = "\
 Examples:
   envcloak keygen                    print a key (for ENVCLOAK_KEY in CI)
-  envcloak keygen --write            store it in .env.key, mode 0600, gitignored")]
+  envcloak keygen --write            store it in .env.key, mode 0600, gitignored
+  envcloak keygen --write --profile prod   store it in .env.prod.key")]
     Keygen(secrets::KeygenArgs),
     /// Print a random token, like Python's secrets.token_hex / token_urlsafe
     #[command(after_help = "\
@@ -197,6 +290,25 @@ Examples:
   envcloak git enroll --hook         and the pre-commit guard
   envcloak git disenroll             undo all of it")]
     Git(git::GitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = "\
+Examples:
+  source <(envcloak completions bash)                                  this bash session
+  envcloak completions bash > ~/.local/share/bash-completion/completions/envcloak
+  envcloak completions zsh > ~/.zfunc/_envcloak    with fpath+=(~/.zfunc) before compinit
+  envcloak completions fish > ~/.config/fish/completions/envcloak.fish
+  envcloak completions elvish >> ~/.config/elvish/rc.elv
+  envcloak completions powershell >> $PROFILE")]
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page, envcloak(1): every command, its options and examples
+    #[command(after_help = "\
+Examples:
+  envcloak man | man -l -            read it now
+  envcloak man > ~/.local/share/man/man1/envcloak.1    then: man envcloak
+
+One page holds the whole tool: its options, then each command (git enroll
+and git disenroll included) with its usage, options and examples.")]
+    Man(completions::ManArgs),
 }
 
 /// The exit code after a panic (EX_SOFTWARE: "internal software error").
@@ -228,9 +340,10 @@ fn main() -> ExitCode {
 fn cli_main() -> ExitCode {
     #[cfg(debug_assertions)]
     test_panic();
-    let cli = match Cli::try_parse_from(protect_set_value(std::env::args_os().collect())) {
+    let cli = match parse(protect_set_value(std::env::args_os().collect())) {
         Ok(cli) => cli,
-        Err(e) => return usage::report(&e),
+        Err(ParseError::Clap(e)) => return usage::report(&e),
+        Err(ParseError::NotFor { option, command }) => return usage::not_for(option, &command),
     };
     let g = &cli.global;
     if matches!(
@@ -260,6 +373,8 @@ fn cli_main() -> ExitCode {
         Command::Init(a) => team::init(g, a),
         Command::Diff(a) => diff::diff(g, a),
         Command::Git(a) => git::git(g, a),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man(a) => completions::man(a),
     };
     match result {
         Ok(code) => out::exit_code(code),
@@ -337,10 +452,9 @@ mod usage {
     use std::io::IsTerminal;
     use std::process::ExitCode;
 
-    use clap::CommandFactory;
     use clap::error::{ContextKind, ContextValue, ErrorKind};
 
-    use crate::{Cli, USAGE_EXIT, out};
+    use crate::{PROJECT_OPTIONS, USAGE_EXIT, cli_command, out};
 
     /// Prints help or the version (on standard output), or a usage error that
     /// repeats nothing the user typed: any argument could be a secret
@@ -373,10 +487,51 @@ mod usage {
         }
     }
 
+    /// The usage error for a project option (its argument id) given before
+    /// `command`, a command that takes none.
+    pub fn not_for(option: &str, command: &str) -> ExitCode {
+        let mut root = cli_command();
+        root.build();
+        let rendering = root
+            .get_arguments()
+            .find(|a| a.get_id() == option)
+            .map_or_else(|| option.to_owned(), ToString::to_string);
+        let path = match root.find_subcommand(command) {
+            Some(sub) => vec![&root, sub],
+            None => vec![&root],
+        };
+        out::err_line(message(&path, &not_for_problem(&rendering, command), &[]));
+        ExitCode::from(USAGE_EXIT)
+    }
+
+    /// "'--profile <NAME>' does not apply to 'envcloak token'".
+    fn not_for_problem(rendering: &str, command: &str) -> String {
+        format!("'{rendering}' does not apply to 'envcloak {command}'")
+    }
+
+    /// The project option that `invalid` (clap's "invalid argument", as
+    /// typed: `--profile`, `--profile=VALUE`, `-f`) names, when it is one,
+    /// as the definition renders it; nothing of the value is kept.
+    fn project_option(root: &clap::Command, invalid: &str) -> Option<String> {
+        let name = invalid.split('=').next().unwrap_or(invalid);
+        let long = name.strip_prefix("--");
+        let short = name
+            .strip_prefix('-')
+            .filter(|s| s.chars().count() == 1)
+            .and_then(|s| s.chars().next());
+        root.get_arguments()
+            .filter(|a| PROJECT_OPTIONS.contains(&a.get_id().as_str()))
+            .find(|a| {
+                (long.is_some() && a.get_long() == long)
+                    || (short.is_some() && a.get_short() == short)
+            })
+            .map(ToString::to_string)
+    }
+
     /// A usage error built from the error's kind and from names that are
     /// checked against the command definitions, never from the error's text.
     fn usage_message(e: &clap::Error, args: &[OsString]) -> String {
-        let mut root = Cli::command();
+        let mut root = cli_command();
         root.build();
         let path = command_path(&root, args);
         let cmd = path[path.len() - 1];
@@ -394,6 +549,19 @@ mod usage {
                 .map_or_else(|| fallback.to_owned(), |a| format!("'{a}'"))
         };
         const NOT_SHOWN: &str = "(not shown: it could be a secret)";
+        // `envcloak token --profile p`: an option of other commands.
+        if e.kind() == ErrorKind::UnknownArgument
+            && path.len() > 1
+            && let Some(option) = strings(e, ContextKind::InvalidArg)
+                .first()
+                .and_then(|a| project_option(&root, a))
+        {
+            return message(
+                &path,
+                &not_for_problem(&option, &name["envcloak ".len()..]),
+                &[],
+            );
+        }
         let mut hints = Vec::new();
         let problem = match e.kind() {
             ErrorKind::UnknownArgument => {
@@ -489,6 +657,17 @@ mod usage {
             }
             _ => format!("invalid arguments {NOT_SHOWN}"),
         };
+        message(&path, &problem, &hints)
+    }
+
+    /// `error: PROBLEM`, the hints, and the usage of the last command on `path`.
+    fn message(path: &[&clap::Command], problem: &str, hints: &[String]) -> String {
+        let cmd = path[path.len() - 1];
+        let name = path
+            .iter()
+            .map(|c| c.get_name())
+            .collect::<Vec<_>>()
+            .join(" ");
         let mut msg = format!("error: {problem}\n");
         for h in hints {
             msg.push_str(&format!("hint: {h}\n"));
@@ -626,4 +805,60 @@ pub enum Format {
     Json,
     /// `export KEY='value'` lines for `eval`
     Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The project options `args` (without the program name) end up with.
+    fn global(args: &[&str]) -> Global {
+        let mut argv = vec![OsString::from("envcloak")];
+        argv.extend(args.iter().map(OsString::from));
+        match parse(argv) {
+            Ok(cli) => cli.global,
+            Err(e) => panic!("{args:?}: {e:?}"),
+        }
+    }
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        cli_command().debug_assert();
+    }
+
+    #[test]
+    fn project_options_reach_nested_commands_from_any_level() {
+        for args in [
+            &["--profile", "p", "git", "enroll"][..],
+            &["git", "--profile", "p", "enroll"],
+            &["git", "enroll", "--profile", "p"],
+            &["--profile", "q", "git", "enroll", "--profile", "p"],
+        ] {
+            assert_eq!(global(args).profile.as_deref(), Some("p"), "{args:?}");
+        }
+        let g = global(&["-f", "a.enc", "decrypt", "--key-file", "k"]);
+        assert_eq!(g.file, Some(PathBuf::from("a.enc")));
+        assert_eq!(g.key_file, Some(PathBuf::from("k")));
+    }
+
+    #[test]
+    fn commands_without_project_options_refuse_them_before_their_name() {
+        for command in WITHOUT_PROJECT_OPTIONS {
+            let mut argv = vec!["envcloak", "--profile", "p", command];
+            if command == "completions" {
+                argv.push("bash");
+            }
+            let argv = argv.into_iter().map(OsString::from).collect();
+            assert!(
+                matches!(
+                    parse(argv),
+                    Err(ParseError::NotFor {
+                        option: "profile",
+                        ..
+                    })
+                ),
+                "{command}"
+            );
+        }
+    }
 }
