@@ -444,12 +444,16 @@ fn problem(
 fn lint(path: &Path, text: &str, problems: &mut Vec<Problem>) -> bool {
     match dotenv::parse(text) {
         Err(e) => {
+            let (code, key) = match &e.kind {
+                dotenv::ParseErrorKind::ConflictMarker { key } => ("conflict", *key),
+                _ => ("syntax", None),
+            };
             problems.push(problem(
                 Severity::Error,
-                "syntax",
+                code,
                 path,
                 Some(e.line),
-                None,
+                key.as_ref().map(|k| k.as_str()),
                 e.kind.to_string(),
             ));
             false
