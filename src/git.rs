@@ -422,7 +422,8 @@ pub fn render(text: &str, show: Show<'_>) -> Zeroizing<String> {
     };
     let body = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Zeroizing::new(String::with_capacity(body.len()));
-    let entry_line = |e: &dotenv::Entry<'_>| format!("{}=[fp:{}]", e.key, fp.fingerprint(e.key, &e.value));
+    let entry_line =
+        |e: &dotenv::Entry<'_>| format!("{}=[fp:{}]", e.key, fp.fingerprint(e.key, &e.value));
     let comment = |line: &str, out: &mut String| {
         let inner = line.trim_start().trim_start_matches('#');
         match dotenv::parse(inner).ok().as_deref() {
@@ -753,9 +754,11 @@ pub fn merge_encrypted(
     let ours_text = open(ours, Version::Ours)?;
     let base_text = open(base, Version::Base)?;
     let theirs_text = open(theirs, Version::Theirs)?;
-    let parse = |version: Version| move |e: dotenv::ParseError| MergeFailure {
-        version,
-        error: Error::parse(path, e),
+    let parse = |version: Version| {
+        move |e: dotenv::ParseError| MergeFailure {
+            version,
+            error: Error::parse(path, e),
+        }
     };
     // Which text fails to parse, named.
     for (text, version) in [
@@ -788,7 +791,11 @@ mod tests {
         assert_ne!(a.fingerprint("A", "v"), a.fingerprint("A", "w"));
         // Name and value are kept apart: "AB"+"C" is not "A"+"BC".
         assert_ne!(a.fingerprint("AB", "C"), a.fingerprint("A", "BC"));
-        assert!(a.fingerprint("A", "v").bytes().all(|c| c.is_ascii_hexdigit()));
+        assert!(
+            a.fingerprint("A", "v")
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit())
+        );
         assert!(!format!("{a:?}").contains(&a.fingerprint("A", "v")));
     }
 
@@ -805,7 +812,13 @@ mod tests {
         let want: String = tag.iter().take(5).map(|b| format!("{b:02x}")).collect();
         assert_eq!(fp.fingerprint("API_TOKEN", "hunter2"), want);
         // The subkey is not the key itself.
-        assert_ne!(&sub[..], &Key::parse("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=").unwrap().to_base64().as_bytes()[..32]);
+        assert_ne!(
+            &sub[..],
+            &Key::parse("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=")
+                .unwrap()
+                .to_base64()
+                .as_bytes()[..32]
+        );
     }
 
     #[test]
@@ -853,7 +866,11 @@ mod tests {
         assert_eq!(disenroll_attributes(&enrolled).as_deref(), Some(user));
         assert_eq!(disenroll_attributes(user), None);
         // No final newline: kept apart.
-        assert!(enroll_attributes("*.png binary").unwrap().starts_with("*.png binary\n#"));
+        assert!(
+            enroll_attributes("*.png binary")
+                .unwrap()
+                .starts_with("*.png binary\n#")
+        );
         // One line missing: only that one is added.
         let half = format!(".env.enc {ATTRIBUTES}\n");
         assert_eq!(
@@ -864,8 +881,14 @@ mod tests {
 
     #[test]
     fn recorded_programs_are_read_back() {
-        assert_eq!(command_program("'/a b/envcloak' git textconv"), "/a b/envcloak");
-        assert_eq!(command_program(r"'/it'\''s/envcloak' git"), "/it's/envcloak");
+        assert_eq!(
+            command_program("'/a b/envcloak' git textconv"),
+            "/a b/envcloak"
+        );
+        assert_eq!(
+            command_program(r"'/it'\''s/envcloak' git"),
+            "/it's/envcloak"
+        );
         assert_eq!(command_program("envcloak git textconv"), "envcloak");
         let state = DriverState {
             textconv: Some("envcloak git textconv".into()),
@@ -882,7 +905,10 @@ mod tests {
 
     #[test]
     fn profiles_from_file_names() {
-        assert_eq!(profile_of(Path::new("x/.env.staging.enc")).as_deref(), Some("staging"));
+        assert_eq!(
+            profile_of(Path::new("x/.env.staging.enc")).as_deref(),
+            Some("staging")
+        );
         assert_eq!(profile_of(Path::new(".env.enc")), None);
         assert_eq!(profile_of(Path::new("secrets.enc")), None);
     }

@@ -178,9 +178,9 @@ pub fn merge_labelled(
     for (anchor, text) in inserted {
         let at = match anchor.and_then(|k| entries.iter().rev().find(|e| e.key == k)) {
             Some(e) => whole_lines(body, e).end,
-            None => entries
-                .first()
-                .map_or(body.len(), |e| comments_start(body, whole_lines(body, e).start)),
+            None => entries.first().map_or(body.len(), |e| {
+                comments_start(body, whole_lines(body, e).start)
+            }),
         };
         let mut block = String::with_capacity(text.len() + 2);
         if at > 0 && body.get(..at).is_some_and(|b| !b.ends_with('\n')) {
@@ -411,17 +411,25 @@ mod tests {
     fn a_conflict_on_a_key_we_removed_sits_where_they_have_it() {
         let (text, conflicts) = m("A=1\nB=1\nC=1\n", "A=1\nC=1\n", "A=1\nB=2\nC=1\n");
         assert_eq!(conflicts, ["B"]);
-        assert_eq!(text, "A=1\n<<<<<<< yours\n=======\nB=2\n>>>>>>> theirs\nC=1\n");
+        assert_eq!(
+            text,
+            "A=1\n<<<<<<< yours\n=======\nB=2\n>>>>>>> theirs\nC=1\n"
+        );
     }
 
     #[test]
     fn labels_and_markers() {
         let r = merge_labelled("A=1\n", "A=2\n", "A=3\n", "ours").unwrap();
-        assert_eq!(r.text.as_str(), "<<<<<<< ours\nA=2\n=======\nA=3\n>>>>>>> theirs\n");
+        assert_eq!(
+            r.text.as_str(),
+            "<<<<<<< ours\nA=2\n=======\nA=3\n>>>>>>> theirs\n"
+        );
         assert_eq!(first_marker(&r.text), Some(1));
         let err = dotenv::parse(&r.text).unwrap_err();
         assert_eq!(err.line, 1);
-        assert!(matches!(err.kind, dotenv::ParseErrorKind::ConflictMarker { key: Some(k) } if k.as_str() == "A"));
+        assert!(
+            matches!(err.kind, dotenv::ParseErrorKind::ConflictMarker { key: Some(k) } if k.as_str() == "A")
+        );
     }
 
     #[test]
