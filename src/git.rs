@@ -55,8 +55,26 @@ pub const ATTRIBUTES_COMMENT: &str =
     "# envcloak: readable diffs and key-level merges of encrypted env files (envcloak git enroll)";
 
 /// What the textconv prints for a blob it cannot show: no key here opens
-/// it (or it is not an encrypted file). One line, so `git log -p` goes on.
+/// it (or it is not an encrypted file). One line, so `git log -p` goes on;
+/// [`placeholder`] adds a digest of the blob, so a change still shows.
 pub const NO_KEY_PLACEHOLDER: &str = "# envcloak: encrypted, no key here to show its entries";
+
+/// The textconv's one line for a blob it cannot show:
+/// [`NO_KEY_PLACEHOLDER`] and the first bytes of the SHA-256 of the blob
+/// as it is (ciphertext: the digest reveals nothing of the plaintext), so
+/// that two different versions still show as a changed line.
+///
+/// ```
+/// let line = envcloak::git::placeholder(b"gAAAAAB...");
+/// assert!(line.starts_with(envcloak::git::NO_KEY_PLACEHOLDER));
+/// assert_ne!(line, envcloak::git::placeholder(b"gAAAAAC..."));
+/// ```
+pub fn placeholder(contents: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(contents);
+    let hex: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
+    format!("{NO_KEY_PLACEHOLDER} (sha256 {hex})")
+}
 
 /// The `.gitattributes` lines enrollment adds, in order (the comment, then
 /// one line per pattern).

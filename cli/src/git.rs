@@ -176,7 +176,7 @@ fn textconv(_g: &Global, file: PathBuf) -> CmdResult {
     let contents = match std::fs::read(&file) {
         Ok(c) => Zeroizing::new(c),
         Err(_) => {
-            out::line(git::NO_KEY_PLACEHOLDER);
+            out::line(git::placeholder(b""));
             return Ok(ExitCode::SUCCESS);
         }
     };
@@ -184,7 +184,7 @@ fn textconv(_g: &Global, file: PathBuf) -> CmdResult {
         return Ok(ExitCode::SUCCESS);
     }
     let Some(opened) = git::open_from_root(&driver_root(), &contents, &process_env) else {
-        out::line(git::NO_KEY_PLACEHOLDER);
+        out::line(git::placeholder(&contents));
         return Ok(ExitCode::SUCCESS);
     };
     let show = if process_env("ENVCLOAK_DIFF_VALUES").is_some_and(|v| v.trim() == "1") {

@@ -10,8 +10,7 @@ mod gitrepo;
 
 use common::Project;
 use gitrepo::{
-    assert_encrypted, assert_no_canaries, canary, commit_all, git_any, plaintext, set,
-    start, unset,
+    assert_encrypted, assert_no_canaries, canary, commit_all, git_any, plaintext, set, start, unset,
 };
 
 const ATTRS: &str = "# envcloak: readable diffs and key-level merges of encrypted env files (envcloak git enroll)\n\
@@ -50,7 +49,14 @@ fn enroll_adds_attributes_once_configures_the_clone_and_disenroll_undoes_it() {
     );
     assert!(config(&p, "merge.envcloak.name").is_some());
     // git itself sees the attributes.
-    let attr = p.git(&["check-attr", "diff", "merge", "--", ".env.enc", ".env.staging.enc"]);
+    let attr = p.git(&[
+        "check-attr",
+        "diff",
+        "merge",
+        "--",
+        ".env.enc",
+        ".env.staging.enc",
+    ]);
     assert_eq!(
         attr.stdout(),
         ".env.enc: diff: envcloak\n.env.enc: merge: envcloak\n\
@@ -99,7 +105,11 @@ fn enroll_creates_gitattributes_and_disenroll_removes_what_only_it_wrote() {
 fn enroll_outside_a_repository_fails_clearly() {
     let p = Project::new();
     let out = p.envcloak(&["git", "enroll"]).run().fails(2);
-    assert!(out.error().contains("not in a git repository"), "{}", out.stderr);
+    assert!(
+        out.error().contains("not in a git repository"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("hint: "), "{}", out.stderr);
     assert!(!p.exists(".gitattributes"));
     p.envcloak(&["git", "disenroll"]).run().fails(2);
@@ -139,7 +149,10 @@ fn a_fresh_clone_configures_its_drivers_once_then_stays_quiet() {
         config(&bob, "merge.envcloak.driver").unwrap(),
         format!("'{}' git merge-driver %O %A %B %P", common::BIN)
     );
-    assert_eq!(config(&bob, "diff.envcloak.cachetextconv").unwrap(), "false");
+    assert_eq!(
+        config(&bob, "diff.envcloak.cachetextconv").unwrap(),
+        "false"
+    );
     let out = bob.envcloak(&["set", "C", "c-value-1"]).run().ok();
     assert!(!out.stderr.contains("configured"), "{}", out.stderr);
 
@@ -153,7 +166,11 @@ fn a_fresh_clone_configures_its_drivers_once_then_stays_quiet() {
     ]);
     let out = bob.envcloak(&["unset", "C"]).run().ok();
     assert!(out.stderr.contains("configured this clone's git drivers"));
-    assert!(config(&bob, "merge.envcloak.driver").unwrap().contains(common::BIN));
+    assert!(
+        config(&bob, "merge.envcloak.driver")
+            .unwrap()
+            .contains(common::BIN)
+    );
 
     // Not enrolled: nothing is configured, nothing said.
     let plain = Project::new();
@@ -220,7 +237,12 @@ fn two_people_pull_each_others_changes_additions_and_removals() {
     );
     assert_eq!(plaintext(&bob), want);
     // Every value through the loader too.
-    for (k, v) in [("API_TOKEN", &a1), ("STRIPE_KEY", &a2), ("DB_URL", &b1), ("REDIS_URL", &b2)] {
+    for (k, v) in [
+        ("API_TOKEN", &a1),
+        ("STRIPE_KEY", &a2),
+        ("DB_URL", &b1),
+        ("REDIS_URL", &b2),
+    ] {
         let out = bob.envcloak(&["get", k]).run().ok();
         assert_eq!(out.stdout().trim_end(), v.as_str());
     }
@@ -230,7 +252,11 @@ fn two_people_pull_each_others_changes_additions_and_removals() {
     bob.git(&["push", "-q"]);
     alice.git(&["pull", "-q", "--no-rebase"]);
     assert_eq!(plaintext(&alice), want);
-    assert!(git_any(&bob, &["status", "--porcelain"]).stdout().is_empty());
+    assert!(
+        git_any(&bob, &["status", "--porcelain"])
+            .stdout()
+            .is_empty()
+    );
     for p in [&alice, &bob] {
         assert_no_canaries(p, &cs);
     }
@@ -350,7 +376,10 @@ fn rebase_and_cherry_pick_replay_changes_by_key() {
     assert!(!out.stderr.contains("CONFLICT"), "{}", out.stderr);
     assert_eq!(
         plaintext(&p),
-        after_rebase.replace(&format!("DB_PASSWORD={}", cs[3]), &format!("DB_PASSWORD={c}"))
+        after_rebase.replace(
+            &format!("DB_PASSWORD={}", cs[3]),
+            &format!("DB_PASSWORD={c}")
+        )
     );
     assert_encrypted(&p, ".env.enc");
     assert!(git_any(&p, &["status", "--porcelain"]).stdout().is_empty());
@@ -416,12 +445,19 @@ fn the_same_key_changed_on_both_sides_is_an_encrypted_conflict_that_edit_resolve
     let out = git_any(&bob, &["pull", "--no-rebase", "--no-edit"]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     let said = format!("{}{}", out.stdout(), out.stderr);
-    assert!(said.contains("CONFLICT (content): Merge conflict in .env.enc"), "{said}");
+    assert!(
+        said.contains("CONFLICT (content): Merge conflict in .env.enc"),
+        "{said}"
+    );
     assert!(said.contains("conflict in .env.enc: DB_PASSWORD"), "{said}");
     out.hides(&ours).hides(&theirs).hides(&other);
     // Still one Fernet token on disk, and git knows it is unmerged.
     assert_encrypted(&bob, ".env.enc");
-    assert!(git_any(&bob, &["status", "--porcelain"]).stdout().contains("UU .env.enc"));
+    assert!(
+        git_any(&bob, &["status", "--porcelain"])
+            .stdout()
+            .contains("UU .env.enc")
+    );
 
     // Loading fails with the line and the key, no value.
     let out = bob.envcloak(&["get", "API_URL"]).run().fails(2);
@@ -430,19 +466,32 @@ fn the_same_key_changed_on_both_sides_is_an_encrypted_conflict_that_edit_resolve
         out.error(),
         "error: unresolved merge conflict at .env.enc:7 (key DB_PASSWORD)"
     );
-    assert!(out.stderr.contains("hint: resolve it with 'envcloak edit"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("hint: resolve it with 'envcloak edit"),
+        "{}",
+        out.stderr
+    );
     let out = bob.envcloak(&["run", "--", "true"]).run();
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("unresolved merge conflict at .env.enc:7"));
+    assert!(
+        out.stderr
+            .contains("unresolved merge conflict at .env.enc:7")
+    );
     // set and unset refuse, the same way.
     let out = bob.envcloak(&["set", "X", "xxxxxxxxxx"]).run().fails(2);
-    assert!(out.error().contains("unresolved merge conflict at .env.enc:7 (key DB_PASSWORD)"));
+    assert!(
+        out.error()
+            .contains("unresolved merge conflict at .env.enc:7 (key DB_PASSWORD)")
+    );
     assert!(out.stderr.contains("envcloak edit"));
     out.hides(&ours).hides(&theirs);
     let out = bob.envcloak(&["unset", "API_URL"]).run().fails(2);
     assert!(out.error().contains("unresolved merge conflict"));
     // check reports it.
-    bob.write(".env.example", "API_URL=\nAPI_TOKEN=\nDB_URL=\nDB_PASSWORD=\nSENTRY_DSN=\n");
+    bob.write(
+        ".env.example",
+        "API_URL=\nAPI_TOKEN=\nDB_URL=\nDB_PASSWORD=\nSENTRY_DSN=\n",
+    );
     let out = bob.envcloak(&["check"]).run();
     assert_eq!(out.code, 1, "{}", out.stderr);
     let said = format!("{}{}", out.stdout(), out.stderr);
@@ -476,7 +525,11 @@ fn the_same_key_changed_on_both_sides_is_an_encrypted_conflict_that_edit_resolve
     assert_eq!(out.stdout().trim_end(), other);
     bob.git(&["add", ".env.enc"]);
     bob.git(&["commit", "-q", "--no-edit"]);
-    assert!(git_any(&bob, &["status", "--porcelain"]).stdout().is_empty());
+    assert!(
+        git_any(&bob, &["status", "--porcelain"])
+            .stdout()
+            .is_empty()
+    );
     for p in [&alice, &bob] {
         assert_no_canaries(p, &cs);
     }
@@ -501,7 +554,9 @@ fn changed_on_one_side_and_removed_on_the_other_is_a_conflict() {
     assert_encrypted(&p, ".env.enc");
     let plain = plaintext(&p);
     assert!(
-        plain.contains(&format!("<<<<<<< ours\n=======\nAPI_TOKEN={t}\n>>>>>>> theirs\n")),
+        plain.contains(&format!(
+            "<<<<<<< ours\n=======\nAPI_TOKEN={t}\n>>>>>>> theirs\n"
+        )),
         "the conflict block"
     );
     let out = p.envcloak(&["get", "DB_URL"]).run().fails(2);
@@ -514,7 +569,10 @@ fn changed_on_one_side_and_removed_on_the_other_is_a_conflict() {
         "ed.sh",
         "sed -i '/^<<<<<<< ours$/,/^>>>>>>> theirs$/d' \"$1\"",
     );
-    p.envcloak(&["edit"]).env("EDITOR", editor.as_os_str()).run().ok();
+    p.envcloak(&["edit"])
+        .env("EDITOR", editor.as_os_str())
+        .run()
+        .ok();
     std::fs::remove_file(&editor).unwrap();
     p.envcloak(&["get", "API_TOKEN"]).run().code(1);
     p.git(&["add", ".env.enc"]);
@@ -548,7 +606,11 @@ fn a_merge_across_a_key_rotation() {
     let ours_before = bob.read(".env.enc");
     let out = git_any(&bob, &["pull", "--no-rebase", "--no-edit"]);
     assert_ne!(out.code, 0);
-    assert!(out.stderr.contains("cannot merge .env.enc"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot merge .env.enc"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("git merge --abort"), "{}", out.stderr);
     assert!(out.stderr.contains(".env.key"), "{}", out.stderr);
     out.hides(&a).hides(&b);
@@ -592,10 +654,20 @@ fn profile_files_merge_with_their_own_key() {
     // A staging file under its own key, in .env.staging.key.
     let staging_key = alice.keygen();
     alice.write_mode(".env.staging.key", format!("{staging_key}\n"), 0o600);
-    alice.write(".gitignore", format!("{}*.key\n", alice.read_string(".gitignore")));
+    alice.write(
+        ".gitignore",
+        format!("{}*.key\n", alice.read_string(".gitignore")),
+    );
     alice.write(".env.staging", format!("STAGE_A={s1}\nSTAGE_B={s2}\n"));
     alice
-        .envcloak(&["encrypt", ".env.staging", "-f", ".env.staging.enc", "--profile", "staging"])
+        .envcloak(&[
+            "encrypt",
+            ".env.staging",
+            "-f",
+            ".env.staging.enc",
+            "--profile",
+            "staging",
+        ])
         .run()
         .ok();
     std::fs::remove_file(alice.p(".env.staging")).unwrap();
