@@ -185,7 +185,7 @@ fn a_fresh_clone_configures_its_drivers_once_then_stays_quiet() {
     loose.write(".env", "X=x-value-1\n");
     let out = loose.envcloak(&["encrypt"]).run().ok();
     assert!(!out.stderr.contains("configured"), "{}", out.stderr);
-    assert_no_canaries(&alice, &[v.clone()]);
+    assert_no_canaries(&alice, std::slice::from_ref(&v));
     assert_no_canaries(&bob, &[v]);
 }
 
