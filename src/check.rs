@@ -444,9 +444,13 @@ fn problem(
 fn lint(path: &Path, text: &str, problems: &mut Vec<Problem>) -> bool {
     match dotenv::parse(text) {
         Err(e) => {
-            let (code, key) = match &e.kind {
-                dotenv::ParseErrorKind::ConflictMarker { key } => ("conflict", *key),
-                _ => ("syntax", None),
+            let (code, key, message) = match &e.kind {
+                dotenv::ParseErrorKind::ConflictMarker { key } => (
+                    "conflict",
+                    *key,
+                    "unresolved merge conflict: resolve it with 'envcloak edit'".to_owned(),
+                ),
+                kind => ("syntax", None, kind.to_string()),
             };
             problems.push(problem(
                 Severity::Error,
@@ -454,7 +458,7 @@ fn lint(path: &Path, text: &str, problems: &mut Vec<Problem>) -> bool {
                 path,
                 Some(e.line),
                 key.as_ref().map(|k| k.as_str()),
-                e.kind.to_string(),
+                message,
             ));
             false
         }

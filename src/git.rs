@@ -428,11 +428,10 @@ pub enum Show<'a> {
 /// The text the textconv prints for a decrypted file: its entries in file
 /// order as `KEY=[fp:…]`, one line each (a value over several lines is one
 /// line), with its comments and blank lines. A commented-out entry
-/// (`# KEY=value`) is fingerprinted too. A text that does not parse (an
-/// unresolved conflict, say) is shown line by line: marker lines, comments
-/// and each line that reads as an entry on its own; any other line is
-/// replaced by a note. Nothing of a value is ever shown with
-/// [`Show::Fingerprints`].
+/// (`# KEY=value`) is fingerprinted too. A text with conflict markers is
+/// shown piece by piece between the marker lines, which are kept; a piece
+/// that does not parse is replaced by a note naming its lines. Nothing of
+/// a value is ever shown with [`Show::Fingerprints`].
 pub fn render(text: &str, show: Show<'_>) -> Zeroizing<String> {
     let fp = match show {
         Show::Values => return Zeroizing::new(text.to_owned()),
@@ -440,63 +439,104 @@ pub fn render(text: &str, show: Show<'_>) -> Zeroizing<String> {
     };
     let body = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Zeroizing::new(String::with_capacity(body.len()));
-    let entry_line =
-        |e: &dotenv::Entry<'_>| format!("{}=[fp:{}]", e.key, fp.fingerprint(e.key, &e.value));
-    let comment = |line: &str, out: &mut String| {
-        let inner = line.trim_start().trim_start_matches('#');
-        match dotenv::parse(inner).ok().as_deref() {
-            Some([e]) if !inner.trim().is_empty() => {
-                out.push_str("# ");
-                out.push_str(&entry_line(e));
-            }
-            _ => out.push_str(line),
-        }
-    };
-    match dotenv::parse(body) {
-        Ok(entries) => {
-            let mut next = entries.iter().peekable();
-            let mut at = 0;
-            // The end of the last entry shown: lines before it belong to it.
-            let mut shown_until = 0;
-            for (i, line) in body.split_inclusive('\n').enumerate() {
-                let start = at;
-                at += line.len();
-                if start < shown_until {
-                    continue;
-                }
-                let lineno = i as u32 + 1;
-                let text_line = line.trim_end_matches(['\n', '\r']);
-                match next.peek() {
-                    Some(e) if e.line == lineno => {
-                        out.push_str(&entry_line(e));
-                        shown_until = e.span.end;
-                        next.next();
-                    }
-                    _ if text_line.trim_start().starts_with('#') => comment(text_line, &mut out),
-                    _ if text_line.trim().is_empty() => out.push_str(text_line),
-                    _ => out.push_str(&format!("# envcloak: line {lineno} not shown")),
-                }
-                out.push('\n');
-            }
-        }
-        Err(_) => {
-            for (i, line) in body.lines().enumerate() {
-                let trimmed = line.trim_start();
-                if dotenv::is_conflict_marker(line) || trimmed.is_empty() {
-                    out.push_str(line);
-                } else if trimmed.starts_with('#') {
-                    comment(line, &mut out);
-                } else {
-                    match dotenv::parse(line).ok().as_deref() {
-                        Some([e]) => out.push_str(&entry_line(e)),
-                        _ => out.push_str(&format!("# envcloak: line {} not shown", i + 1)),
-                    }
-                }
-                out.push('\n');
-            }
+    if render_entries(body, 0, fp, &mut out).is_ok() {
+        return out;
+    }
+    out.clear();
+    // Between conflict markers, each piece is whole entries.
+    let mut piece = 0;
+    let mut piece_line = 0u32;
+    let mut at = 0;
+    for (i, line) in body.split_inclusive('\n').enumerate() {
+        let start = at;
+        at += line.len();
+        if dotenv::is_conflict_marker(line) {
+            render_piece(
+                body.get(piece..start).unwrap_or_default(),
+                piece_line,
+                fp,
+                &mut out,
+            );
+            out.push_str(line.trim_end_matches(['\n', '\r']));
+            out.push('\n');
+            piece = at;
+            piece_line = i as u32 + 1;
         }
     }
+    render_piece(
+        body.get(piece..).unwrap_or_default(),
+        piece_line,
+        fp,
+        &mut out,
+    );
     out
+}
+
+/// [`render_entries`] of a piece of a conflicted text whose first line is
+/// line `before + 1`, or a note when it does not parse.
+fn render_piece(piece: &str, before: u32, fp: &Fingerprinter, out: &mut String) {
+    if piece.is_empty() {
+        return;
+    }
+    let mut shown = Zeroizing::new(String::new());
+    if render_entries(piece, before, fp, &mut shown).is_ok() {
+        out.push_str(&shown);
+    } else {
+        let last = before + piece.lines().count().max(1) as u32;
+        out.push_str(&format!(
+            "# envcloak: lines {}-{last} not shown (they do not parse)\n",
+            before + 1
+        ));
+    }
+}
+
+/// Appends the rendering of `body` (whose first line is line `before + 1`
+/// of the file) to `out`; nothing when it does not parse.
+fn render_entries(
+    body: &str,
+    before: u32,
+    fp: &Fingerprinter,
+    out: &mut String,
+) -> std::result::Result<(), dotenv::ParseError> {
+    let entries = dotenv::parse(body)?;
+    let entry_line =
+        |e: &dotenv::Entry<'_>| format!("{}=[fp:{}]", e.key, fp.fingerprint(e.key, &e.value));
+    let mut next = entries.iter().peekable();
+    let mut at = 0;
+    // The end of the last entry shown: lines before it belong to it.
+    let mut shown_until = 0;
+    for (i, line) in body.split_inclusive('\n').enumerate() {
+        let start = at;
+        at += line.len();
+        if start < shown_until {
+            continue;
+        }
+        let lineno = i as u32 + 1;
+        let text_line = line.trim_end_matches(['\n', '\r']);
+        let trimmed = text_line.trim_start();
+        match next.peek() {
+            Some(e) if e.line == lineno => {
+                out.push_str(&entry_line(e));
+                shown_until = e.span.end;
+                next.next();
+            }
+            _ if trimmed.starts_with('#') => {
+                // A commented-out entry is shown as one, fingerprinted.
+                let inner = trimmed.trim_start_matches('#');
+                match dotenv::parse(inner).ok().as_deref() {
+                    Some([e]) => {
+                        out.push_str("# ");
+                        out.push_str(&entry_line(e));
+                    }
+                    _ => out.push_str(text_line),
+                }
+            }
+            _ if trimmed.is_empty() => {}
+            _ => out.push_str(&format!("# envcloak: line {} not shown", before + lineno)),
+        }
+        out.push('\n');
+    }
+    Ok(())
 }
 
 /// A file opened by [`open_from_root`]: its text, what seals it again, and
@@ -865,8 +905,19 @@ mod tests {
         let text = "A=1\n<<<<<<< ours\nB=ours-secret\n=======\nB=theirs-secret\n>>>>>>> theirs\nC=\"open\n";
         let out = render(text, Show::Fingerprints(&fp));
         assert!(out.contains("<<<<<<< ours\nB=[fp:"), "{}", *out);
-        assert!(out.contains("# envcloak: line 7 not shown"), "{}", *out);
+        assert!(out.contains("=======\nB=[fp:"), "{}", *out);
+        assert!(
+            out.contains(">>>>>>> theirs\n# envcloak: lines 7-7 not shown"),
+            "{}",
+            *out
+        );
         assert!(!out.contains("secret") && !out.contains("open"));
+        // A value over several lines, one of them like a comment, in a
+        // conflict block: shown as one entry.
+        let text = "<<<<<<< ours\nK=\"one\n# hidden-secret\"\n=======\nK=two\n>>>>>>> theirs\n";
+        let out = render(text, Show::Fingerprints(&fp));
+        assert!(!out.contains("hidden"), "{}", *out);
+        assert_eq!(out.lines().count(), 5, "{}", *out);
     }
 
     #[test]
