@@ -196,6 +196,20 @@ fn textconv(_g: &Global, file: PathBuf) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where a key for the encrypted file at `path` is looked for first: its
+/// key file and its variable (`.env.staging.key`, `ENVCLOAK_KEY_STAGING`).
+fn key_places(path: &Path) -> (String, String) {
+    let file = envcloak::keys::key_file_for(path).file_name().map_or_else(
+        || ".env.key".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let var = git::profile_of(path).map_or_else(
+        || "ENVCLOAK_KEY".to_owned(),
+        |p| envcloak::keys::profile_key_var(&p),
+    );
+    (file, var)
+}
+
 fn merge_driver(
     _g: &Global,
     base: PathBuf,
@@ -223,16 +237,19 @@ fn merge_driver(
                         kind: DecryptError::Authentication | DecryptError::WrongPassword,
                         ..
                     },
-                ) => Failure::new(format!(
-                    "cannot merge {shown}: {} is sealed with a key that opens ours but not \
-                     theirs (the other side rotated the key?); {shown} is left as ours",
-                    f.version
-                ))
-                .hint(format!(
-                    "get their new key into .env.key or ENVCLOAK_KEY (new key first, the old \
-                     one after it, comma-separated), {again}; or take their version as it is \
-                     with 'git checkout --theirs {shown}'"
-                )),
+                ) => {
+                    let (file, var) = key_places(&path);
+                    Failure::new(format!(
+                        "cannot merge {shown}: {} does not open with the keys that open ours \
+                         (was the key rotated on the other side?); {shown} is left as ours",
+                        f.version
+                    ))
+                    .hint(format!(
+                        "get the new keyring into {file} or {var} (the new key first, then the \
+                         old one, comma-separated), {again}; or take their version as it is \
+                         with 'git checkout --theirs {shown}'"
+                    ))
+                }
                 (_, envcloak::Error::Conflict { .. }) => Failure::new(format!(
                     "cannot merge {shown}: {}; {shown} is left as ours",
                     f
@@ -245,10 +262,10 @@ fn merge_driver(
                     "cannot merge {shown}: {}; {shown} is left as ours",
                     f.error
                 ))
-                .hint(format!(
-                    "set ENVCLOAK_KEY or put the team key in .env.key at the repository root, \
-                     {again}"
-                )),
+                .hint({
+                    let (file, var) = key_places(&path);
+                    format!("set {var} or put the team key in {file}, {again}")
+                }),
                 _ => Failure::new(format!(
                     "cannot merge {shown} ({}): {}; {shown} is left as ours",
                     f.version, f.error

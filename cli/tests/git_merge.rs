@@ -459,6 +459,20 @@ fn the_same_key_changed_on_both_sides_is_an_encrypted_conflict_that_edit_resolve
             .contains("UU .env.enc")
     );
 
+    // git diff of the conflict: markers around fingerprints, no values.
+    let diff = bob.git(&["diff"]);
+    assert!(
+        diff.stdout().contains("++<<<<<<< ours\n"),
+        "{}",
+        diff.stdout()
+    );
+    assert!(
+        diff.stdout().contains("DB_PASSWORD=[fp:"),
+        "{}",
+        diff.stdout()
+    );
+    diff.hides(&ours).hides(&theirs).hides(&other);
+
     // Loading fails with the line and the key, no value.
     let out = bob.envcloak(&["get", "API_URL"]).run().fails(2);
     out.hides(&ours).hides(&theirs).hides(&other);
@@ -704,4 +718,64 @@ fn profile_files_merge_with_their_own_key() {
     for p in [&alice, &bob] {
         assert_no_canaries(p, &cs);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Password mode
+// ---------------------------------------------------------------------------
+
+#[test]
+fn password_files_merge_with_the_password() {
+    let pw = "correct horse battery staple";
+    let (a, b, x, y) = (canary("a"), canary("b"), canary("x"), canary("y"));
+    let cs = [a.clone(), b.clone(), x.clone(), y.clone()];
+    let p = Project::new();
+    p.git_init();
+    p.git(&["symbolic-ref", "HEAD", "refs/heads/main"]);
+    p.envcloak(&["git", "enroll"]).run().ok();
+    p.write(".env", format!("A={a}\nB={b}\n"));
+    p.envcloak(&["encrypt", "--password"])
+        .env("ENVCLOAK_PASSWORD", pw)
+        .run()
+        .ok();
+    std::fs::remove_file(p.p(".env")).unwrap();
+    commit_all(&p, "start");
+    p.git(&["checkout", "-q", "-b", "side"]);
+    p.envcloak(&["set", "A", &x])
+        .env("ENVCLOAK_PASSWORD", pw)
+        .run()
+        .ok();
+    commit_all(&p, "side");
+    p.git(&["checkout", "-q", "main"]);
+    p.envcloak(&["set", "B", &y])
+        .env("ENVCLOAK_PASSWORD", pw)
+        .run()
+        .ok();
+    commit_all(&p, "main");
+    // Without the password the driver refuses and leaves ours.
+    let ours = p.read(".env.enc");
+    let out = git_any(&p, &["merge", "--no-edit", "side"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("cannot merge .env.enc"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(p.read(".env.enc"), ours);
+    p.git(&["merge", "--abort"]);
+    // With it: clean, still a password file.
+    let out = p
+        .command("git", &["merge", "-q", "--no-edit", "side"])
+        .env("ENVCLOAK_PASSWORD", pw)
+        .run()
+        .ok();
+    out.hides(&x).hides(&y);
+    assert!(p.read_string(".env.enc").starts_with("envcloak:"));
+    let out = p
+        .envcloak(&["decrypt"])
+        .env("ENVCLOAK_PASSWORD", pw)
+        .run()
+        .ok();
+    assert_eq!(out.stdout(), format!("A={x}\nB={y}\n"));
+    assert_no_canaries(&p, &cs);
 }
