@@ -233,7 +233,8 @@ fn command_program(cmd: &str) -> String {
 
 /// The local config entries that enrollment sets, for the envcloak binary
 /// at `exe`: the textconv, `cachetextconv` off (decrypted text is never
-/// cached in git notes), and the merge driver with `%O %A %B %P`.
+/// cached in git notes), the merge driver with `%O %A %B %P`, and
+/// `recursive = binary` for the virtual bases of criss-cross merges.
 pub fn driver_config(exe: &Path) -> Vec<(&'static str, String)> {
     let program = shell_quote(&exe.to_string_lossy());
     vec![
@@ -247,6 +248,10 @@ pub fn driver_config(exe: &Path) -> Vec<(&'static str, String)> {
             "merge.envcloak.driver",
             format!("{program} git merge-driver %O %A %B %P"),
         ),
+        // A criss-cross merge first merges the merge bases into a virtual
+        // one; git's `binary` driver then takes their own base instead of
+        // conflict markers, and this driver merges the rest by key.
+        ("merge.envcloak.recursive", "binary".to_owned()),
     ]
 }
 

@@ -24,8 +24,23 @@ pub struct GitArgs {
 enum GitCommand {
     /// Set up this repository: .gitattributes, this clone's diff and merge
     /// drivers, and with --hook the commit guard
+    #[command(after_help = "\
+Examples:
+  envcloak git enroll                .gitattributes + this clone's drivers
+  git add .gitattributes && git commit -m 'envcloak drivers'
+  git diff .env.enc                  key names and fingerprints, no values
+  ENVCLOAK_DIFF_VALUES=1 git diff    real values, for this one command
+  envcloak git enroll --hook         also install the pre-commit guard
+
+A teammate's clone configures its drivers by itself on its first
+envcloak command (init, set, unset, edit, encrypt, check).
+A merge conflict stays encrypted: resolve it with 'envcloak edit'.")]
     Enroll(EnrollArgs),
     /// Undo `git enroll`: attributes, drivers and the commit guard
+    #[command(after_help = "\
+Example:
+  envcloak git disenroll             remove envcloak's .gitattributes lines,
+                                     this clone's drivers and the hook")]
     Disenroll,
     /// (used by git) print an encrypted file's entries with fingerprints
     #[command(hide = true)]

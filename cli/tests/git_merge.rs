@@ -779,3 +779,35 @@ fn password_files_merge_with_the_password() {
     assert_eq!(out.stdout(), format!("A={x}\nB={y}\n"));
     assert_no_canaries(&p, &cs);
 }
+
+#[test]
+fn a_criss_cross_merge_is_clean() {
+    let (text, mut cs) = five();
+    let (_origin, p, _key) = start(&text);
+    let (x, y, z) = (canary("x"), canary("y"), canary("z"));
+    cs.extend([x.clone(), y.clone(), z.clone()]);
+    p.git(&["checkout", "-q", "-b", "left"]);
+    set(&p, "API_URL", &x);
+    commit_all(&p, "left");
+    p.git(&["checkout", "-q", "-b", "right", "main"]);
+    set(&p, "DB_URL", &y);
+    commit_all(&p, "right");
+    // Each merges the other: two merge bases from here on.
+    p.git(&["merge", "-q", "--no-edit", "left"]);
+    p.git(&["checkout", "-q", "left"]);
+    p.git(&["merge", "-q", "--no-edit", "right~1"]);
+    set(&p, "SENTRY_DSN", &z);
+    commit_all(&p, "left again");
+    let bases = p.git(&["merge-base", "--all", "left", "right"]);
+    assert_eq!(bases.stdout().lines().count(), 2, "a criss-cross");
+    let out = p.git(&["merge", "-q", "--no-edit", "right"]);
+    assert!(!out.stderr.contains("CONFLICT"), "{}", out.stderr);
+    assert_eq!(
+        plaintext(&p),
+        text.replace(&cs[0], &x)
+            .replace(&cs[2], &y)
+            .replace(&cs[4], &z)
+    );
+    assert_encrypted(&p, ".env.enc");
+    assert_no_canaries(&p, &cs);
+}
