@@ -591,6 +591,8 @@ pub fn profile_of(path: &Path) -> Option<String> {
 /// what the base search finds ([`keys::find`] for `.env.enc`), then each
 /// profile's (`ENVCLOAK_KEY_<PROFILE>` variables, `.env.<profile>.key`
 /// files), then every key file at the root. Unusable sources are skipped.
+/// Which `ENVCLOAK_KEY_<PROFILE>` variables exist is read from the process
+/// environment; their values, like every other variable, come from `env`.
 pub fn candidate_keyrings(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Keyring> {
     let mut out: Vec<Keyring> = Vec::new();
     let base = root.join(".env.enc");
