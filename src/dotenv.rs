@@ -1216,6 +1216,49 @@ mod tests {
     }
 
     #[test]
+    fn conflict_markers_fail_naming_the_line_and_the_key() {
+        let text =
+            "A=1\n<<<<<<< ours\nexport B=ours-value\n=======\nB=theirs-value\n>>>>>>> theirs\n";
+        let e = err(text);
+        assert_eq!(e.line, 2);
+        assert!(
+            matches!(e.kind, ParseErrorKind::ConflictMarker { key: Some(k) } if k.as_str() == "B")
+        );
+        assert_eq!(e.to_string(), "line 2: unresolved merge conflict over B");
+        // Ours removed it: the key is on their side.
+        let e = err("<<<<<<< ours\n=======\nC=1\n>>>>>>> theirs\n");
+        assert!(
+            matches!(e.kind, ParseErrorKind::ConflictMarker { key: Some(k) } if k.as_str() == "C")
+        );
+        // A stray separator or end marker, and diff3's base marker.
+        for (text, line) in [
+            ("A=1\n=======\n", 2),
+            (">>>>>>> x\n", 1),
+            ("||||||| base\n", 1),
+        ] {
+            let e = err(text);
+            assert_eq!(e.line, line, "{text:?}");
+            assert!(
+                matches!(e.kind, ParseErrorKind::ConflictMarker { .. }),
+                "{text:?}"
+            );
+        }
+        // Not markers: inside a quoted value, or longer/shorter runs.
+        assert_eq!(one("A=\"x\n<<<<<<< ours\n\""), "x\n<<<<<<< ours\n");
+        assert!(is_conflict_marker("<<<<<<<"));
+        assert!(!is_conflict_marker("<<<<<<"));
+        assert!(!is_conflict_marker("<<<<<<<<"));
+        assert!(!is_conflict_marker("==="));
+        // The error that loading returns.
+        let e = crate::Error::parse(".env.enc", err(text));
+        assert_eq!(
+            e.to_string(),
+            "unresolved merge conflict at .env.enc:2 (key B)"
+        );
+        assert!(!e.to_string().contains("value"));
+    }
+
+    #[test]
     fn unquoted_values_keep_inner_spaces_and_drop_comments() {
         assert_eq!(
             one("ALLOWED_HOSTS=.localhost, .herokuapp.com\n"),

@@ -325,6 +325,30 @@ mod tests {
     }
 
     #[test]
+    fn loading_a_file_with_conflict_markers_is_a_conflict_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            "A=1\n<<<<<<< ours\nB=ours-secret\n=======\nB=theirs-secret\n>>>>>>> theirs\n",
+        )
+        .unwrap();
+        let err = crate::Config::builder()
+            .isolated()
+            .dir(dir.path())
+            .build()
+            .unwrap_err();
+        match &err {
+            Error::Conflict { line, key, .. } => {
+                assert_eq!((*line, key.as_deref()), (2, Some("B")));
+            }
+            other => panic!("{other}"),
+        }
+        assert!(err.to_string().starts_with("unresolved merge conflict at "));
+        assert!(err.to_string().ends_with(".env:2 (key B)"), "{err}");
+        assert!(!err.to_string().contains("secret"));
+    }
+
+    #[test]
     fn missing_names_skipped_encrypted_files() {
         let e = Error::Missing {
             key: "SECRET_KEY".into(),

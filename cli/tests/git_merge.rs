@@ -186,7 +186,8 @@ fn a_fresh_clone_configures_its_drivers_once_then_stays_quiet() {
     let out = loose.envcloak(&["encrypt"]).run().ok();
     assert!(!out.stderr.contains("configured"), "{}", out.stderr);
     assert_no_canaries(&alice, std::slice::from_ref(&v));
-    assert_no_canaries(&bob, &[v]);
+    assert_no_canaries(&bob, std::slice::from_ref(&v));
+    assert_no_canaries(&origin.bare, &[v]);
 }
 
 // ---------------------------------------------------------------------------
@@ -257,7 +258,7 @@ fn two_people_pull_each_others_changes_additions_and_removals() {
             .stdout()
             .is_empty()
     );
-    for p in [&alice, &bob] {
+    for p in [&alice, &bob, &origin.bare] {
         assert_no_canaries(p, &cs);
     }
 }
@@ -294,7 +295,7 @@ fn a_key_added_by_theirs_goes_after_its_predecessor() {
             cs[0], cs[1], cs[2], cs[3], cs[4]
         )
     );
-    for p in [&alice, &bob] {
+    for p in [&alice, &bob, &origin.bare] {
         assert_no_canaries(p, &cs);
     }
 }
@@ -420,7 +421,7 @@ fn stash_pop_and_pull_with_rebase_merge_by_key() {
     let out = bob.git(&["pull", "-q", "--rebase"]);
     assert!(!out.stderr.contains("CONFLICT"), "{}", out.stderr);
     assert_eq!(plaintext(&bob), format!("{}NEW_KEY={b}\n", want(&s)));
-    for p in [&alice, &bob] {
+    for p in [&alice, &bob, &origin.bare] {
         assert_no_canaries(p, &cs);
     }
 }
@@ -544,7 +545,7 @@ fn the_same_key_changed_on_both_sides_is_an_encrypted_conflict_that_edit_resolve
             .stdout()
             .is_empty()
     );
-    for p in [&alice, &bob] {
+    for p in [&alice, &bob, &origin.bare] {
         assert_no_canaries(p, &cs);
     }
 }
@@ -650,7 +651,7 @@ fn a_merge_across_a_key_rotation() {
         .run()
         .ok();
     assert_eq!(out.stdout(), want);
-    for p in [&alice, &bob] {
+    for p in [&alice, &bob, &origin.bare] {
         assert_no_canaries(p, &cs);
     }
 }
@@ -715,7 +716,7 @@ fn profile_files_merge_with_their_own_key() {
         .run()
         .ok();
     assert_eq!(out.stdout(), format!("STAGE_B={s2}\nSTAGE_C={s3}\n"));
-    for p in [&alice, &bob] {
+    for p in [&alice, &bob, &origin.bare] {
         assert_no_canaries(p, &cs);
     }
 }
@@ -810,4 +811,33 @@ fn a_criss_cross_merge_is_clean() {
     );
     assert_encrypted(&p, ".env.enc");
     assert_no_canaries(&p, &cs);
+}
+
+// ---------------------------------------------------------------------------
+// The scan itself
+// ---------------------------------------------------------------------------
+
+#[test]
+#[should_panic(expected = "a canary value is in a git object")]
+fn the_scan_finds_a_committed_canary() {
+    let c = canary("committed");
+    let p = Project::new();
+    p.git_init();
+    p.write("notes.txt", format!("token: {c}\n"));
+    p.git(&["add", "notes.txt"]);
+    p.git(&["commit", "-q", "-m", "oops"]);
+    std::fs::remove_file(p.p("notes.txt")).unwrap();
+    assert_no_canaries(&p, &[c]);
+}
+
+#[test]
+#[should_panic(expected = "a canary value is in")]
+fn the_scan_finds_a_canary_in_the_work_tree() {
+    let c = canary("loose");
+    let p = Project::new();
+    p.git_init();
+    p.write("keep.txt", "nothing\n");
+    p.commit(&["keep.txt"]);
+    p.write("deep/dir/leak.txt", format!("{c}\n"));
+    assert_no_canaries(&p, &[c]);
 }

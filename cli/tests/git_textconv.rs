@@ -129,7 +129,7 @@ fn without_a_key_the_diff_is_a_placeholder_and_exits_zero() {
     );
     show.hides(&a).hides(&d);
     std::fs::remove_file(carol.p(".env.key")).unwrap();
-    for p in [&alice, &carol] {
+    for p in [&alice, &carol, &origin.bare] {
         assert_no_canaries(p, &[a.clone(), d.clone()]);
     }
 }
