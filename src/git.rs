@@ -22,7 +22,7 @@
 //! let key = envcloak::crypto::Key::generate();
 //! let fp = Fingerprinter::new(&key);
 //! let shown = render("# api\nTOKEN=s3cret\n", Show::Fingerprints(&fp));
-//! assert_eq!(*shown, format!("# api\nTOKEN=[fp:{}]\n", fp.fingerprint("TOKEN", "s3cret")));
+//! assert_eq!(*shown, format!("# api\nTOKEN=[fp:{}]\n", fp.fingerprint("s3cret")));
 //! assert!(!shown.contains("s3cret"));
 //! ```
 
@@ -364,12 +364,16 @@ pub const FINGERPRINT_BYTES: usize = 5;
 /// Makes short keyed fingerprints of values, for diffs that show which
 /// values changed without showing any.
 ///
-/// A fingerprint is HMAC-SHA256 over the key name, a NUL byte and the
-/// value, under a subkey of the file's key ([`Key::subkey`] with a fixed
-/// label), cut to [`FINGERPRINT_BYTES`] bytes in hex. Only someone who
-/// holds the key can make one, so nobody can test guesses of a value
-/// against a diff offline; the same name and value give the same
-/// fingerprint, so an unchanged value shows as an unchanged line.
+/// A fingerprint is HMAC-SHA256 over the value, under a subkey of the
+/// file's key ([`Key::subkey`] with a fixed label), cut to
+/// [`FINGERPRINT_BYTES`] bytes in hex. Only someone who holds the key can
+/// make one, so nobody can test guesses of a value against a diff offline.
+/// The same value gives the same fingerprint: an unchanged value shows as
+/// an unchanged line, a changed value as a changed line, and a renamed key
+/// as a rename (the old name's fingerprint under the new name). The price,
+/// chosen knowingly: two keys that hold the same value show the same
+/// fingerprint, which tells a reader of the diff that they are equal (and
+/// nothing more).
 ///
 /// Which key: the first (encrypting) key of the keyring that opened the
 /// file. While a rotation is under way the local keyring holds the new key
@@ -382,11 +386,12 @@ pub const FINGERPRINT_BYTES: usize = 5;
 /// ```
 /// use envcloak::git::Fingerprinter;
 /// let fp = Fingerprinter::new(&envcloak::crypto::Key::generate());
-/// let a = fp.fingerprint("API_TOKEN", "one");
+/// let a = fp.fingerprint("one");
 /// assert_eq!(a.len(), 10);
-/// assert_eq!(a, fp.fingerprint("API_TOKEN", "one"));
-/// assert_ne!(a, fp.fingerprint("API_TOKEN", "two"));
-/// assert_ne!(a, fp.fingerprint("OTHER", "one"));
+/// assert_eq!(a, fp.fingerprint("one"));
+/// assert_ne!(a, fp.fingerprint("two"));
+/// let other = Fingerprinter::new(&envcloak::crypto::Key::generate());
+/// assert_ne!(a, other.fingerprint("one"));
 /// ```
 pub struct Fingerprinter {
     key: Zeroizing<[u8; 32]>,
@@ -406,12 +411,10 @@ impl Fingerprinter {
         }
     }
 
-    /// The fingerprint of `value` under the name `key`: lower-case hex.
-    pub fn fingerprint(&self, key: &str, value: &str) -> String {
+    /// The fingerprint of `value`: lower-case hex.
+    pub fn fingerprint(&self, value: &str) -> String {
         let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&self.key[..])
             .expect("HMAC takes a key of any length");
-        mac.update(key.as_bytes());
-        mac.update(&[0]);
         mac.update(value.as_bytes());
         let tag = mac.finalize().into_bytes();
         tag.iter()
@@ -504,8 +507,7 @@ fn render_entries(
     out: &mut String,
 ) -> std::result::Result<(), dotenv::ParseError> {
     let entries = dotenv::parse(body)?;
-    let entry_line =
-        |e: &dotenv::Entry<'_>| format!("{}=[fp:{}]", e.key, fp.fingerprint(e.key, &e.value));
+    let entry_line = |e: &dotenv::Entry<'_>| format!("{}=[fp:{}]", e.key, fp.fingerprint(&e.value));
     let mut next = entries.iter().peekable();
     let mut at = 0;
     // The end of the last entry shown: lines before it belong to it.
@@ -846,22 +848,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fingerprints_depend_on_key_name_and_value() {
+    fn fingerprints_depend_on_the_key_and_the_value() {
         let k1 = Key::generate();
         let k2 = Key::generate();
         let (a, b) = (Fingerprinter::new(&k1), Fingerprinter::new(&k2));
-        assert_eq!(a.fingerprint("A", "v"), a.fingerprint("A", "v"));
-        assert_ne!(a.fingerprint("A", "v"), b.fingerprint("A", "v"));
-        assert_ne!(a.fingerprint("A", "v"), a.fingerprint("B", "v"));
-        assert_ne!(a.fingerprint("A", "v"), a.fingerprint("A", "w"));
-        // Name and value are kept apart: "AB"+"C" is not "A"+"BC".
-        assert_ne!(a.fingerprint("AB", "C"), a.fingerprint("A", "BC"));
-        assert!(
-            a.fingerprint("A", "v")
-                .bytes()
-                .all(|c| c.is_ascii_hexdigit())
-        );
-        assert!(!format!("{a:?}").contains(&a.fingerprint("A", "v")));
+        assert_eq!(a.fingerprint("v"), a.fingerprint("v"));
+        assert_ne!(a.fingerprint("v"), b.fingerprint("v"));
+        assert_ne!(a.fingerprint("v"), a.fingerprint("w"));
+        assert_ne!(a.fingerprint(""), a.fingerprint(" "));
+        assert!(a.fingerprint("v").bytes().all(|c| c.is_ascii_hexdigit()));
+        assert!(!format!("{a:?}").contains(&a.fingerprint("v")));
     }
 
     #[test]
@@ -872,10 +868,10 @@ mod tests {
         let fp = Fingerprinter::new(&key);
         let sub = key.subkey(FINGERPRINT_LABEL);
         let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&sub[..]).unwrap();
-        mac.update(b"API_TOKEN\0hunter2");
+        mac.update(b"hunter2");
         let tag = mac.finalize().into_bytes();
         let want: String = tag.iter().take(5).map(|b| format!("{b:02x}")).collect();
-        assert_eq!(fp.fingerprint("API_TOKEN", "hunter2"), want);
+        assert_eq!(fp.fingerprint("hunter2"), want);
         // The subkey is not the key itself.
         assert_ne!(
             &sub[..],
@@ -891,7 +887,7 @@ mod tests {
         let fp = Fingerprinter::new(&Key::generate());
         let text = "# top\n\nexport A=alpha-secret\nB=\"multi\nline secret\"\n# OLD=retired-secret\n# just words\nC=gamma-secret # note\n";
         let out = render(text, Show::Fingerprints(&fp));
-        let f = |k: &str, v: &str| fp.fingerprint(k, v);
+        let f = |_k: &str, v: &str| fp.fingerprint(v);
         assert_eq!(
             *out,
             format!(

@@ -43,11 +43,11 @@ fn diff_and_log_show_names_and_fingerprints_never_values() {
     // Comments are kept; a commented-out entry is fingerprinted too.
     assert!(text.contains(" # api\n"), "{text}");
     assert!(fp_of(text, " # ", "OLD_TOKEN").is_some(), "{text}");
-    // The same value under two names: two fingerprints. The same value
-    // under one name: one fingerprint (ADDED has OLD_TOKEN's value, but
-    // another name).
-    assert_ne!(fp_of(text, " ", "SAME_ONE"), fp_of(text, "-", "SAME_TWO"));
-    assert_ne!(fp_of(text, "+", "ADDED"), fp_of(text, " # ", "OLD_TOKEN"));
+    // Identical values give identical fingerprints, whatever the name
+    // (ADDED holds OLD_TOKEN's value); different values different ones.
+    assert_eq!(fp_of(text, " ", "SAME_ONE"), fp_of(text, "-", "SAME_TWO"));
+    assert_eq!(fp_of(text, "+", "ADDED"), fp_of(text, " # ", "OLD_TOKEN"));
+    assert_ne!(fp_of(text, " ", "SAME_ONE"), fp_of(text, "+", "ADDED"));
 
     commit_all(&p, "change");
     // log -p: both commits, the first as additions.
@@ -65,6 +65,24 @@ fn diff_and_log_show_names_and_fingerprints_never_values() {
     set(&p, "API_TOKEN", &a);
     let again = p.git(&["diff"]);
     assert_eq!(fp_of(again.stdout(), "+", "API_TOKEN"), Some(old));
+    p.git(&["checkout", "--", ".env.enc"]);
+
+    // A renamed key shows as a rename: the same fingerprint, another name.
+    let editor = p.script("ed.sh", "sed -i 's/^SAME_ONE=/RENAMED=/' \"$1\"");
+    p.envcloak(&["edit"])
+        .env("EDITOR", editor.as_os_str())
+        .run()
+        .ok();
+    std::fs::remove_file(&editor).unwrap();
+    let renamed = p.git(&["diff"]);
+    let text = renamed.stdout();
+    assert!(fp_of(text, "-", "SAME_ONE").is_some(), "{text}");
+    assert_eq!(
+        fp_of(text, "-", "SAME_ONE"),
+        fp_of(text, "+", "RENAMED"),
+        "{text}"
+    );
+    renamed.hides(&a).hides(&b).hides(&c).hides(&d);
     p.git(&["checkout", "--", ".env.enc"]);
 
     // Nothing cached: no notes ref for the textconv.
