@@ -618,7 +618,14 @@ pub fn candidate_keyrings(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> 
             out.push(ring);
         }
     }
-    let mut key_files: Vec<PathBuf> = std::fs::read_dir(root)
+    out.extend(keyrings_in(root));
+    out
+}
+
+/// The keyrings of the key files (`.env.key`, `.env.*.key`) in `dir`, in
+/// name order; unreadable or unusable ones left out.
+fn keyrings_in(dir: &Path) -> Vec<Keyring> {
+    let mut key_files: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
@@ -626,22 +633,53 @@ pub fn candidate_keyrings(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> 
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n == ".env.key" || (n.starts_with(".env.") && n.ends_with(".key")))
+                .is_some_and(|n| n.starts_with(".env.") && n.ends_with(".key"))
         })
         .collect();
     key_files.sort();
-    for file in key_files {
-        if let Ok(ring) = keys::read_key_file(&file) {
-            out.push(ring);
-        }
-    }
-    out
+    key_files
+        .iter()
+        .filter_map(|file| keys::read_key_file(file).ok())
+        .collect()
+}
+
+/// The keyrings of key files beside encrypted files that git tracks below
+/// the root (`app/.env.enc` with `app/.env.key`): the textconv's last
+/// resort in a repository with several projects.
+fn nested_keyrings(root: &Path) -> Vec<Keyring> {
+    let Ok(out) = git(root)
+        .args([
+            "ls-files",
+            "-z",
+            "--",
+            ":(glob)**/.env.enc",
+            ":(glob)**/.env.*.enc",
+        ])
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = out
+        .stdout
+        .split(|&b| b == 0)
+        .filter_map(|p| std::str::from_utf8(p).ok())
+        .filter_map(|p| Path::new(p).parent().map(Path::to_path_buf))
+        .filter(|d| !d.as_os_str().is_empty())
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs.iter()
+        .flat_map(|d| keyrings_in(&root.join(d)))
+        .collect()
 }
 
 /// Opens an encrypted file's `contents` whose path in the repository at
 /// `root` is unknown (the textconv's case): with `ENVCLOAK_PASSWORD` for a
 /// password-mode file, otherwise with the first of
-/// [`candidate_keyrings`] that opens it. `None` when nothing here opens it
+/// [`candidate_keyrings`] that opens it, then of the key files beside
+/// encrypted files that git tracks in subdirectories. `None` when nothing
+/// here opens it
 /// (no key, a wrong key, not an encrypted file). Nothing is written.
 pub fn open_from_root(
     root: &Path,
@@ -650,6 +688,7 @@ pub fn open_from_root(
 ) -> Option<Opened> {
     let label = Path::new("(blob)");
     let header = crypto::split_file(contents).ok()?.0;
+    let key_mode = header.is_none();
     let sealers: Vec<Sealer> = match header {
         Some(h) => {
             let password = env("ENVCLOAK_PASSWORD").filter(|p| !p.is_empty())?;
@@ -664,7 +703,13 @@ pub fn open_from_root(
             .map(Sealer::Keys)
             .collect(),
     };
-    for sealer in sealers {
+    let nested = key_mode.then(|| {
+        // Only when nothing at the root opens it.
+        std::iter::once_with(|| nested_keyrings(root))
+            .flatten()
+            .map(Sealer::Keys)
+    });
+    for sealer in sealers.into_iter().chain(nested.into_iter().flatten()) {
         match vault::open(label, contents, &sealer, None) {
             Ok(text) => {
                 let fingerprinter = fingerprinter(&sealer, contents)?;

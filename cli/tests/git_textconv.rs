@@ -301,3 +301,53 @@ fn password_files_are_shown_with_the_password() {
     assert!(show.stdout().contains("no key here to show its entries"));
     assert_no_canaries(&p, &[a]);
 }
+
+#[test]
+fn a_nested_project_is_shown_with_the_key_beside_it() {
+    let a = canary("a");
+    let b = canary("b");
+    let p = Project::new();
+    p.git_init();
+    p.envcloak(&["git", "enroll"]).run().ok();
+    p.mkdir("services/api");
+    p.write("services/api/.env", format!("API_TOKEN={a}\n"));
+    p.sh("cd services/api && \"$EC\" encrypt && rm .env")
+        .run()
+        .ok();
+    assert!(p.exists("services/api/.env.key"));
+    p.git(&["add", "-A"]);
+    let staged = p.git(&["diff", "--cached", "--name-only"]);
+    assert!(!staged.stdout().contains(".env.key"), "{}", staged.stdout());
+    p.git(&["commit", "-q", "-m", "api"]);
+    p.sh(&format!("cd services/api && \"$EC\" set API_TOKEN '{b}'"))
+        .run()
+        .ok();
+    let diff = p.git(&["diff"]);
+    assert!(
+        fp_of(diff.stdout(), "-", "API_TOKEN").is_some(),
+        "{}",
+        diff.stdout()
+    );
+    assert!(fp_of(diff.stdout(), "+", "API_TOKEN").is_some());
+    diff.hides(&a).hides(&b);
+    // And the merge driver finds it by path.
+    p.git(&["commit", "-q", "-am", "b"]);
+    p.git(&["checkout", "-q", "-b", "side"]);
+    p.sh("cd services/api && \"$EC\" set SIDE side-value-1")
+        .run()
+        .ok();
+    p.git(&["commit", "-q", "-am", "side"]);
+    p.git(&["checkout", "-q", "-"]);
+    p.sh("cd services/api && \"$EC\" set MAIN main-value-1")
+        .run()
+        .ok();
+    p.git(&["commit", "-q", "-am", "main"]);
+    let out = p.git(&["merge", "-q", "--no-edit", "side"]);
+    assert!(!out.stderr.contains("CONFLICT"), "{}", out.stderr);
+    let out = p.sh("cd services/api && \"$EC\" decrypt").run().ok();
+    assert_eq!(
+        out.stdout(),
+        format!("API_TOKEN={b}\nSIDE=side-value-1\nMAIN=main-value-1\n")
+    );
+    assert_no_canaries(&p, &[a, b]);
+}
