@@ -479,13 +479,21 @@ fn problem(
 fn lint(path: &Path, text: &str, problems: &mut Vec<Problem>) -> bool {
     match dotenv::parse(text) {
         Err(e) => {
+            let (code, key, message) = match &e.kind {
+                dotenv::ParseErrorKind::ConflictMarker { key } => (
+                    "conflict",
+                    *key,
+                    "unresolved merge conflict: resolve it with 'envcloak edit'".to_owned(),
+                ),
+                kind => ("syntax", None, kind.to_string()),
+            };
             problems.push(problem(
                 Severity::Error,
-                "syntax",
+                code,
                 path,
                 Some(e.line),
-                None,
-                e.kind.to_string(),
+                key.as_ref().map(|k| k.as_str()),
+                message,
             ));
             false
         }

@@ -202,6 +202,22 @@ impl Key {
         out
     }
 
+    /// A 32-byte subkey for another purpose than Fernet, derived from this
+    /// key and `label` (HMAC-SHA256 keyed with the whole key, over the
+    /// label), so that what is made with the subkey reveals nothing of the
+    /// key. Different labels give unrelated subkeys; the same key and label
+    /// always give the same one. The git textconv's value fingerprints
+    /// ([`git::Fingerprinter`](crate::git::Fingerprinter)) use one.
+    pub fn subkey(&self, label: &str) -> Zeroizing<[u8; 32]> {
+        use hmac::Mac as _;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&self.bytes[..])
+            .expect("HMAC takes a key of any length");
+        mac.update(label.as_bytes());
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&mac.finalize().into_bytes());
+        out
+    }
+
     /// Builds a key from raw bytes (the array is moved into a zeroizing
     /// buffer; the caller's copy, if any, is its own to wipe).
     fn from_bytes(bytes: Zeroizing<[u8; KEY_LEN]>) -> Key {

@@ -206,6 +206,55 @@ pub enum ParseErrorKind {
     /// `${NAME:-...}` defaults nested more than [`MAX_NESTING`] deep.
     #[error("${{...}} defaults nested more than 16 deep")]
     ExpansionTooDeep,
+    /// A line that starts with a git-style conflict marker (`<<<<<<<`,
+    /// `=======`, `|||||||` or `>>>>>>>`): a merge left both versions of
+    /// an entry in the file. `key` is the first key of the conflict block,
+    /// when there is one. [`Error::parse`](crate::Error) turns this into
+    /// [`Error::Conflict`](crate::Error::Conflict).
+    #[error("unresolved merge conflict{}", key.map(|k| format!(" over {k}")).unwrap_or_default())]
+    ConflictMarker {
+        /// The first key between this marker and the end of its block.
+        key: Option<VarName>,
+    },
+}
+
+/// Whether `line` starts with a git-style conflict marker: seven of `<`,
+/// `=`, `|` or `>`, then the end of the line or a blank (`<<<<<<< ours`,
+/// `=======`, `>>>>>>> theirs`).
+///
+/// ```
+/// assert!(envcloak::dotenv::is_conflict_marker("<<<<<<< ours"));
+/// assert!(envcloak::dotenv::is_conflict_marker("======="));
+/// assert!(!envcloak::dotenv::is_conflict_marker("A=<<<<<<<"));
+/// ```
+pub fn is_conflict_marker(line: &str) -> bool {
+    let b = line.as_bytes();
+    let Some(&c) = b.first() else {
+        return false;
+    };
+    matches!(c, b'<' | b'=' | b'|' | b'>')
+        && b.len() >= 7
+        && b.iter().take(7).all(|&x| x == c)
+        && b.get(7).is_none_or(|x| x.is_ascii_whitespace())
+}
+
+/// The first key defined in `text` on the lines after its first one, up to
+/// the end of a conflict block (a `>>>>>>>` line): the key a conflict
+/// marker on the first line is about.
+fn conflict_key(text: &str) -> Option<VarName> {
+    for line in text.lines().skip(1) {
+        if line.starts_with(">>>>>>>") {
+            return None;
+        }
+        let l = line.trim_start();
+        let l = l.strip_prefix("export ").map_or(l, str::trim_start);
+        let end = l.bytes().position(|b| !is_key_byte(b)).unwrap_or(l.len());
+        let (key, rest) = l.split_at(end);
+        if is_valid_key(key) && rest.trim_start().starts_with('=') {
+            return Some(VarName::new(key));
+        }
+    }
+    None
 }
 
 /// How deep `${A:-${B:-...}}` defaults may nest.
@@ -499,6 +548,12 @@ impl<'a> Parser<'a, '_> {
                 Some(b'\n') => self.newline(),
                 Some(b'\r') if self.at_eol() => self.pos += 1,
                 Some(b'#') => self.skip_to_eol(),
+                Some(b'<' | b'=' | b'|' | b'>')
+                    if is_conflict_marker(self.slice(self.pos..self.text.len())) =>
+                {
+                    let key = conflict_key(self.slice(self.pos..self.text.len()));
+                    return Err(self.err(ParseErrorKind::ConflictMarker { key }));
+                }
                 Some(_) => self.entry()?,
             }
         }
@@ -1158,6 +1213,49 @@ mod tests {
 
     fn err(text: &str) -> ParseError {
         parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn conflict_markers_fail_naming_the_line_and_the_key() {
+        let text =
+            "A=1\n<<<<<<< ours\nexport B=ours-value\n=======\nB=theirs-value\n>>>>>>> theirs\n";
+        let e = err(text);
+        assert_eq!(e.line, 2);
+        assert!(
+            matches!(e.kind, ParseErrorKind::ConflictMarker { key: Some(k) } if k.as_str() == "B")
+        );
+        assert_eq!(e.to_string(), "line 2: unresolved merge conflict over B");
+        // Ours removed it: the key is on their side.
+        let e = err("<<<<<<< ours\n=======\nC=1\n>>>>>>> theirs\n");
+        assert!(
+            matches!(e.kind, ParseErrorKind::ConflictMarker { key: Some(k) } if k.as_str() == "C")
+        );
+        // A stray separator or end marker, and diff3's base marker.
+        for (text, line) in [
+            ("A=1\n=======\n", 2),
+            (">>>>>>> x\n", 1),
+            ("||||||| base\n", 1),
+        ] {
+            let e = err(text);
+            assert_eq!(e.line, line, "{text:?}");
+            assert!(
+                matches!(e.kind, ParseErrorKind::ConflictMarker { .. }),
+                "{text:?}"
+            );
+        }
+        // Not markers: inside a quoted value, or longer/shorter runs.
+        assert_eq!(one("A=\"x\n<<<<<<< ours\n\""), "x\n<<<<<<< ours\n");
+        assert!(is_conflict_marker("<<<<<<<"));
+        assert!(!is_conflict_marker("<<<<<<"));
+        assert!(!is_conflict_marker("<<<<<<<<"));
+        assert!(!is_conflict_marker("==="));
+        // The error that loading returns.
+        let e = crate::Error::parse(".env.enc", err(text));
+        assert_eq!(
+            e.to_string(),
+            "unresolved merge conflict at .env.enc:2 (key B)"
+        );
+        assert!(!e.to_string().contains("value"));
     }
 
     #[test]

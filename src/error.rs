@@ -111,6 +111,23 @@ pub enum Error {
         /// What is wrong; never quotes the line.
         reason: Box<str>,
     },
+    /// A dotenv file (plaintext or decrypted) still holds the conflict
+    /// markers of a merge (`<<<<<<< ours` ... `>>>>>>> theirs`): both
+    /// versions of an entry are in it, and a person has to keep one
+    /// (`envcloak edit`).
+    #[error(
+        "unresolved merge conflict at {}:{line}{}",
+        path.display(),
+        key.as_deref().map(|k| format!(" (key {k})")).unwrap_or_default()
+    )]
+    Conflict {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the first marker.
+        line: u32,
+        /// The first key in the conflict block, when there is one.
+        key: Option<Box<str>>,
+    },
     /// An encrypted file could not be opened with the key that was found.
     #[error("{}: {kind}{}", path.display(), key_note(key.as_deref()))]
     Decrypt {
@@ -221,7 +238,15 @@ impl Error {
     }
 
     /// An [`Error::Parse`] for a dotenv syntax error in `path`.
+    /// Conflict markers give an [`Error::Conflict`].
     pub(crate) fn parse(path: impl Into<PathBuf>, e: crate::dotenv::ParseError) -> Self {
+        if let crate::dotenv::ParseErrorKind::ConflictMarker { key } = e.kind {
+            return Error::Conflict {
+                path: path.into(),
+                line: e.line,
+                key: key.map(|k| k.to_string().into()),
+            };
+        }
         Error::Parse {
             path: path.into(),
             line: e.line,
@@ -297,6 +322,30 @@ mod tests {
         };
         assert_eq!(o.to_string(), ".env:12");
         assert_eq!(Origin::Environment.to_string(), "process environment");
+    }
+
+    #[test]
+    fn loading_a_file_with_conflict_markers_is_a_conflict_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            "A=1\n<<<<<<< ours\nB=ours-secret\n=======\nB=theirs-secret\n>>>>>>> theirs\n",
+        )
+        .unwrap();
+        let err = crate::Config::builder()
+            .isolated()
+            .dir(dir.path())
+            .build()
+            .unwrap_err();
+        match &err {
+            Error::Conflict { line, key, .. } => {
+                assert_eq!((*line, key.as_deref()), (2, Some("B")));
+            }
+            other => panic!("{other}"),
+        }
+        assert!(err.to_string().starts_with("unresolved merge conflict at "));
+        assert!(err.to_string().ends_with(".env:2 (key B)"), "{err}");
+        assert!(!err.to_string().contains("secret"));
     }
 
     #[test]

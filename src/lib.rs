@@ -172,7 +172,10 @@
 //! meanwhile), [`vault::rotate`], [`vault::change_password`],
 //! [`vault::replace`] (encrypt) — each holding the file's write lock
 //! ([`fsio::WriteLock`]) from the read to the atomic rename, so two
-//! processes never lose each other's update.
+//! processes never lose each other's update. In git, [`git`] is what
+//! `envcloak git enroll` sets up: a textconv that shows keys with keyed
+//! fingerprints instead of values, and a merge driver that merges
+//! `.env.enc` by key ([`merge`]) in memory, conflicts staying encrypted.
 //!
 //! ## 6. The team workflow: `.env.example`, check, init
 //!

@@ -72,18 +72,51 @@ fn side(text: &str) -> Result<Side<'_>, ParseError> {
 
 /// Merges `ours` and `theirs`, two versions of `base`, key by key. Entries
 /// are compared as written (so `B=${A}` stays a reference), and an entry
-/// taken from `theirs` is copied as they wrote it. Errors only when one of
-/// the texts does not parse.
+/// taken from `theirs` is copied as they wrote it. Conflict blocks are
+/// labelled `yours` and `theirs` (see [`merge_labelled`]). Errors only
+/// when one of the texts does not parse.
 pub fn merge(base: &str, ours: &str, theirs: &str) -> Result<Merged, ParseError> {
+    merge_labelled(base, ours, theirs, "yours")
+}
+
+/// [`merge`], with `ours_label` after the `<<<<<<<` of each conflict block
+/// (git's merge driver writes `<<<<<<< ours`; `edit` writes `<<<<<<< yours`).
+///
+/// The result keeps `ours` as it is written (comments, blank lines, order)
+/// and changes only the entries `theirs` changed. An entry only `theirs`
+/// has goes right after its predecessor in `theirs` (the nearest key before
+/// it there that the result holds), with the comment lines directly above
+/// it in `theirs` unless `ours` already has them; an entry with no such
+/// predecessor goes before the first entry of `ours`.
+///
+/// ```
+/// use envcloak::merge::merge_labelled;
+/// let m = merge_labelled("A=1\nB=1\n", "A=1\nB=1\nZ=9\n", "A=1\n# new\nN=2\nB=1\n", "ours")?;
+/// assert_eq!(m.text.as_str(), "A=1\n# new\nN=2\nB=1\nZ=9\n");
+/// # Ok::<(), envcloak::dotenv::ParseError>(())
+/// ```
+pub fn merge_labelled(
+    base: &str,
+    ours: &str,
+    theirs: &str,
+    ours_label: &str,
+) -> Result<Merged, ParseError> {
     let b = side(base)?;
     let o = side(ours)?;
     let t = side(theirs)?;
     let body = ours.strip_prefix('\u{feff}').unwrap_or(ours);
-    let bom = &ours[..ours.len() - body.len()];
+    let bom = ours.get(..ours.len() - body.len()).unwrap_or_default();
+    let theirs_body = theirs.strip_prefix('\u{feff}').unwrap_or(theirs);
     let entries = dotenv::parse(ours)?;
-    // Byte ranges of `body` to replace, and text to append at the end.
+    let theirs_entries = dotenv::parse(theirs)?;
+    let start = format!("<<<<<<< {ours_label}");
+    // Byte ranges of `body` to replace (an empty range inserts).
     let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
-    let mut appended: Vec<String> = Vec::new();
+    // Entries only `theirs` has, each after its anchor: a key of `ours`
+    // (None: before the first entry of `ours`), in `theirs`' order.
+    let mut inserted: Vec<(Option<&str>, String)> = Vec::new();
+    // Keys of `theirs` the result holds that `ours` does not, with their anchor.
+    let mut anchors: HashMap<&str, Option<&str>> = HashMap::new();
     let mut conflicts = Vec::new();
 
     let mut keys: Vec<&str> = o.order.clone();
@@ -99,7 +132,7 @@ pub fn merge(base: &str, ours: &str, theirs: &str) -> Result<Merged, ParseError>
         } else {
             conflicts.push(key.to_owned());
             Some(format!(
-                "{START}\n{}{MIDDLE}\n{}{END}",
+                "{start}\n{}{MIDDLE}\n{}{END}",
                 ov.map(|e| format!("{e}\n")).unwrap_or_default(),
                 tv.map(|e| format!("{e}\n")).unwrap_or_default(),
             ))
@@ -107,7 +140,21 @@ pub fn merge(base: &str, ours: &str, theirs: &str) -> Result<Merged, ParseError>
         let ours_entries: Vec<&dotenv::Entry<'_>> =
             entries.iter().filter(|e| e.key == key).collect();
         let Some((last, earlier)) = ours_entries.split_last() else {
-            appended.extend(replacement);
+            // Only theirs has it (added, or changed where we removed it).
+            let Some(mut text) = replacement else {
+                continue;
+            };
+            let anchor = anchor(&t.order, key, &o, &anchors);
+            anchors.insert(key, anchor);
+            if let Some(e) = theirs_entries.iter().rev().find(|e| e.key == key)
+                && ov == bv
+            {
+                let comments = leading_comments(theirs_body, e);
+                if !comments.is_empty() && !body.contains(comments) {
+                    text.insert_str(0, comments);
+                }
+            }
+            inserted.push((anchor, text));
             continue;
         };
         // Earlier duplicates go (the last one is what counted); the last
@@ -126,24 +173,82 @@ pub fn merge(base: &str, ours: &str, theirs: &str) -> Result<Merged, ParseError>
             None => edits.push((whole_lines(body, last), String::new())),
         }
     }
-    edits.sort_by_key(|(r, _)| r.start);
+    // Where each inserted entry goes: after its anchor's last definition,
+    // or before the first entry of ours (and the comments right above it).
+    for (anchor, text) in inserted {
+        let at = match anchor.and_then(|k| entries.iter().rev().find(|e| e.key == k)) {
+            Some(e) => whole_lines(body, e).end,
+            None => entries.first().map_or(body.len(), |e| {
+                comments_start(body, whole_lines(body, e).start)
+            }),
+        };
+        let mut block = String::with_capacity(text.len() + 2);
+        if at > 0 && body.get(..at).is_some_and(|b| !b.ends_with('\n')) {
+            block.push('\n');
+        }
+        block.push_str(&text);
+        block.push('\n');
+        edits.push((at..at, block));
+    }
+    // Insertions before replacements that start at the same place, and
+    // insertions at one place in the order they were made.
+    edits.sort_by_key(|(r, _)| (r.start, r.end > r.start));
     let mut text = Zeroizing::new(String::with_capacity(ours.len() + 64));
     text.push_str(bom);
     let mut from = 0;
     for (range, replacement) in &edits {
         text.push_str(body.get(from..range.start).unwrap_or_default());
         text.push_str(replacement);
-        from = range.end;
+        from = from.max(range.end);
     }
     text.push_str(body.get(from..).unwrap_or_default());
-    for block in appended {
-        if !text.is_empty() && !text.ends_with('\n') {
-            text.push('\n');
-        }
-        text.push_str(&block);
-        text.push('\n');
-    }
     Ok(Merged { text, conflicts })
+}
+
+/// The key of `ours` that an entry only `theirs` has goes after: the
+/// nearest key before `key` in `theirs`' order that `ours` has, or that is
+/// itself inserted (then it shares that one's anchor, after it).
+fn anchor<'a>(
+    order: &[&'a str],
+    key: &str,
+    o: &Side<'a>,
+    anchors: &HashMap<&'a str, Option<&'a str>>,
+) -> Option<&'a str> {
+    let at = order.iter().position(|k| *k == key)?;
+    for prev in order.get(..at).unwrap_or_default().iter().rev() {
+        if o.entries.contains_key(prev) {
+            return Some(prev);
+        }
+        if let Some(a) = anchors.get(prev) {
+            return *a;
+        }
+    }
+    None
+}
+
+/// The comment lines directly above the entry `e` of `body` (no blank line
+/// between), newlines included; empty when there are none.
+fn leading_comments<'b>(body: &'b str, e: &dotenv::Entry<'_>) -> &'b str {
+    let line_start = whole_lines(body, e).start;
+    let from = comments_start(body, line_start);
+    body.get(from..line_start).unwrap_or_default()
+}
+
+/// Where the run of comment lines that ends at `line_start` (the start of
+/// a line of `body`) begins; `line_start` when the line above is not a
+/// comment.
+fn comments_start(body: &str, line_start: usize) -> usize {
+    let mut at = line_start;
+    while at > 0 {
+        let above = body.get(..at - 1).unwrap_or_default();
+        let prev_start = above.rfind('\n').map_or(0, |i| i + 1);
+        let line = body.get(prev_start..at).unwrap_or_default();
+        if !line.trim_start().starts_with('#') {
+            break;
+        }
+        at = prev_start;
+    }
+    at
 }
 
 /// The entry's whole lines in `body`, newline included.
@@ -220,10 +325,12 @@ pub fn summary(old: &str, new: &str) -> Result<Summary, ParseError> {
     Ok(s)
 }
 
-/// The 1-based line of the first conflict marker in `text`, if any.
+/// The 1-based line of the first conflict marker in `text`, if any: a
+/// line that starts with `<<<<<<<` or `>>>>>>>`, whatever its label
+/// (`yours`, `ours`, `theirs`).
 pub fn first_marker(text: &str) -> Option<u32> {
     text.lines()
-        .position(|l| l.starts_with(START) || l.starts_with(END))
+        .position(|l| l.starts_with("<<<<<<<") || l.starts_with(">>>>>>>"))
         .map(|i| i as u32 + 1)
 }
 
@@ -242,8 +349,87 @@ mod tests {
         let ours = "# top\nA=2\nB=1\nC=1\nD=ours\n";
         let theirs = "# top\nA=1\nC=3\nE=theirs\n";
         let (text, conflicts) = m(base, ours, theirs);
-        assert_eq!(text, "# top\nA=2\nC=3\nD=ours\nE=theirs\n");
+        // E follows C, its predecessor in theirs.
+        assert_eq!(text, "# top\nA=2\nC=3\nE=theirs\nD=ours\n");
         assert!(conflicts.is_empty());
+    }
+
+    #[test]
+    fn an_added_key_follows_its_predecessor_in_theirs() {
+        let base = "A=1\nB=1\nC=1\n";
+        let ours = "A=1\nB=1\nC=1\nO=1\n";
+        let theirs = "A=1\nT1=1\nT2=2\nB=1\nC=1\nT3=3\n";
+        let (text, conflicts) = m(base, ours, theirs);
+        assert_eq!(text, "A=1\nT1=1\nT2=2\nB=1\nC=1\nT3=3\nO=1\n");
+        assert!(conflicts.is_empty());
+    }
+
+    #[test]
+    fn a_removed_predecessor_is_skipped() {
+        // We removed B; their N came after B: it goes after A.
+        let (text, _) = m("A=1\nB=1\nC=1\n", "A=1\nC=1\n", "A=1\nB=1\nN=1\nC=1\n");
+        assert_eq!(text, "A=1\nN=1\nC=1\n");
+        // They removed the key before theirs: the one before that counts.
+        let (text, _) = m("A=1\nB=1\nC=1\n", "A=1\nB=1\nC=1\n", "A=1\nN=1\nC=1\n");
+        assert_eq!(text, "A=1\nN=1\nC=1\n");
+    }
+
+    #[test]
+    fn a_key_added_first_goes_before_our_first_entry() {
+        let (text, _) = m("A=1\n", "# about A\nA=1\n", "N=1\nA=1\n");
+        assert_eq!(text, "N=1\n# about A\nA=1\n");
+        let (text, _) = m("", "", "N=1\n");
+        assert_eq!(text, "N=1\n");
+    }
+
+    #[test]
+    fn comments_above_an_added_key_come_along_once() {
+        let base = "A=1\n";
+        let ours = "A=1\n# shared\nB=1\n";
+        let theirs = "A=1\n# Stripe, test mode\nS=1\n# shared\nB2=1\n";
+        let (text, _) = m(base, ours, theirs);
+        assert_eq!(text, "A=1\n# Stripe, test mode\nS=1\nB2=1\n# shared\nB=1\n");
+    }
+
+    #[test]
+    fn our_order_comments_and_blank_lines_stay() {
+        let base = "# db\nDB=1\n\n# web\nPORT=1\nHOST=1\n";
+        let ours = "# web\nPORT=1\nHOST=2\n\n# db\nDB=1\n";
+        let theirs = "# db\nDB=3\n\n# web\nPORT=1\nHOST=1\nTLS=1\n";
+        let (text, conflicts) = m(base, ours, theirs);
+        assert_eq!(text, "# web\nPORT=1\nHOST=2\nTLS=1\n\n# db\nDB=3\n");
+        assert!(conflicts.is_empty());
+    }
+
+    #[test]
+    fn no_final_newline_in_ours() {
+        let (text, _) = m("A=1", "A=1", "A=1\nB=2\n");
+        assert_eq!(text, "A=1\nB=2\n");
+    }
+
+    #[test]
+    fn a_conflict_on_a_key_we_removed_sits_where_they_have_it() {
+        let (text, conflicts) = m("A=1\nB=1\nC=1\n", "A=1\nC=1\n", "A=1\nB=2\nC=1\n");
+        assert_eq!(conflicts, ["B"]);
+        assert_eq!(
+            text,
+            "A=1\n<<<<<<< yours\n=======\nB=2\n>>>>>>> theirs\nC=1\n"
+        );
+    }
+
+    #[test]
+    fn labels_and_markers() {
+        let r = merge_labelled("A=1\n", "A=2\n", "A=3\n", "ours").unwrap();
+        assert_eq!(
+            r.text.as_str(),
+            "<<<<<<< ours\nA=2\n=======\nA=3\n>>>>>>> theirs\n"
+        );
+        assert_eq!(first_marker(&r.text), Some(1));
+        let err = dotenv::parse(&r.text).unwrap_err();
+        assert_eq!(err.line, 1);
+        assert!(
+            matches!(err.kind, dotenv::ParseErrorKind::ConflictMarker { key: Some(k) } if k.as_str() == "A")
+        );
     }
 
     #[test]
@@ -270,7 +456,7 @@ mod tests {
     fn removed_on_one_side_and_changed_on_the_other_is_a_conflict() {
         let (text, conflicts) = m("A=1\nB=1\n", "B=1\n", "A=9\nB=1\n");
         assert_eq!(conflicts, ["A"]);
-        assert!(text.ends_with("<<<<<<< yours\n=======\nA=9\n>>>>>>> theirs\n"));
+        assert!(text.starts_with("<<<<<<< yours\n=======\nA=9\n>>>>>>> theirs\n"));
         let (text, conflicts) = m("A=1\nB=1\n", "A=5\nB=1\n", "B=1\n");
         assert_eq!(conflicts, ["A"]);
         assert!(text.starts_with("<<<<<<< yours\nA=5\n=======\n>>>>>>> theirs\n"));
@@ -293,6 +479,6 @@ mod tests {
     #[test]
     fn entries_are_copied_as_written() {
         let (text, _) = m("A=1\n", "A=1\nX=mine\n", "A=1\nB=\"multi\nline\"\nC=${A}\n");
-        assert_eq!(text, "A=1\nX=mine\nB=\"multi\nline\"\nC=${A}\n");
+        assert_eq!(text, "A=1\nB=\"multi\nline\"\nC=${A}\nX=mine\n");
     }
 }

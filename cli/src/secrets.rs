@@ -698,7 +698,7 @@ pub fn edit(g: &Global, a: EditArgs) -> CmdResult {
         if let Err(e) = vault::validate(&path, &edited) {
             let mut f: Failure = e.into();
             if envcloak::merge::first_marker(&edited).is_some() {
-                f = f.hint("resolve each <<<<<<< yours / ======= / >>>>>>> theirs block: keep one entry, delete the marker lines");
+                f = f.hint("resolve each <<<<<<< / ======= / >>>>>>> block: keep one entry, delete the marker lines");
             }
             ui::report(&f);
             if !std::io::stdin().is_terminal() || !ask("edit again? [Y/n] ")? {

@@ -111,6 +111,10 @@ impl From<Error> for Failure {
             Error::Parse { .. } => {
                 Some("fix that line (values are never shown in messages)".to_owned())
             }
+            Error::Conflict { path, .. } => Some(format!(
+                "resolve it with 'envcloak edit {}': keep one entry of each <<<<<<< / ======= / >>>>>>> block and delete the marker lines",
+                path.display()
+            )),
             Error::Missing { .. } => {
                 Some("set it in the environment or .env, or add it with 'envcloak set'".to_owned())
             }
