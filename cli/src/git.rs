@@ -335,7 +335,8 @@ pub fn auto_configure(_g: &Global) {
     if git::configure(&root, &exe).is_ok() {
         ui::note(
             "configured this clone's git drivers for encrypted env files (.gitattributes asks \
-             for them): 'git diff' shows key names and fingerprints, 'git merge' merges by key",
+             for them): 'git diff' shows key names and fingerprints, 'git merge' merges by key; \
+             hooks are not cloned: 'envcloak git enroll --hook' adds the commit guard here",
         );
     }
 }

@@ -113,7 +113,10 @@ fn bash_completion_loads_in_bash_and_completes_commands() {
         .ok();
     out.stdout_is(&["complete -o bashdefault -o default -o nosort -F _envcloak envcloak"]);
     assert_eq!(bash_offers(&p, "envcloak enc"), ["encrypt"]);
-    assert_eq!(bash_offers(&p, "envcloak encrypt --pr"), ["--prune", "--profile"]);
+    assert_eq!(
+        bash_offers(&p, "envcloak encrypt --pr"),
+        ["--prune", "--profile"]
+    );
     assert_eq!(
         bash_offers(&p, "envcloak token --"),
         ["--hex", "--urlsafe", "--base64", "--help"]
