@@ -11,9 +11,9 @@
 //! here opens, every staged encrypted file, and the plaintext `.env` and
 //! `.env.<profile>` files at the root. A value that the committed
 //! `.env.example` (HEAD's) gives the same key is public and not searched
-//! for; so is, for the plaintext files (which `init` fills from it), one
-//! the work tree's `.env.example` gives the same key. Messages name files,
-//! lines and keys, never values.
+//! for; so is one the work tree's `.env.example` gives the same key,
+//! unless it looks like a real secret. Messages name files, lines and
+//! keys, never values.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsStr;
@@ -406,19 +406,22 @@ pub fn pre_commit(g: &Global) -> CmdResult {
             _ => {}
         }
     }
-    // Public values: what the committed `.env.example` gives the same key
-    // (so a secret pasted into the example now is still caught); for the
-    // plaintext layers, which `init` fills from the example, what the work
-    // tree's example gives it too.
+    // Public values: what the committed `.env.example` gives the same key,
+    // and what the work tree's example gives it when that does not look
+    // like a real secret (`init --encrypt` copies an example's defaults,
+    // such as `postgres://localhost/app`, into `.env.enc`, and the first
+    // commit of that example must go through; a real token pasted into the
+    // example is still caught).
     let committed_example = committed_example();
     let example = example_values(&top);
     let long = |n: &Needle| n.value.trim().chars().count() >= MIN_VALUE_CHARS;
-    needles.retain(|n| long(n) && committed_example.get(&n.key) != Some(&*n.value));
-    plaintext_needles.retain(|n| {
-        long(n)
-            && committed_example.get(&n.key) != Some(&*n.value)
-            && example.get(&n.key) != Some(&*n.value)
-    });
+    let public = |n: &Needle| {
+        committed_example.get(&n.key) == Some(&*n.value)
+            || (example.get(&n.key) == Some(&*n.value)
+                && !envcloak::example::looks_like_secret(&n.value))
+    };
+    needles.retain(|n| long(n) && !public(n));
+    plaintext_needles.retain(|n| long(n) && !public(n));
     needles.append(&mut plaintext_needles);
 
     // Every other staged file, searched for every value at once.

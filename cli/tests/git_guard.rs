@@ -396,6 +396,19 @@ fn a_secret_pasted_into_the_example_is_refused() {
 }
 
 #[test]
+fn an_example_default_that_env_enc_copied_is_public_at_its_first_commit() {
+    // `init --encrypt` copies the example's defaults into .env.enc: the
+    // first commit of that example must not be refused for them.
+    let p = guarded("DATABASE_URL=postgres://localhost/app\nAPI_TOKEN=\n");
+    p.write(
+        ".env.example",
+        "DATABASE_URL=postgres://localhost/app\nAPI_TOKEN=\n",
+    );
+    try_commit(&p, &[".env.example"]).ok();
+    assert_eq!(commits(&p), 2);
+}
+
+#[test]
 fn the_first_commit_of_a_repository_is_checked_too() {
     let secret = canary();
     let p = Project::new();
