@@ -23,7 +23,7 @@ fn project() -> (Project, String) {
 }
 
 /// `run` of a command that leaves a file behind if it starts.
-fn run_marker(p: &Project, flags: &[&str]) -> Vec<String> {
+fn run_marker(flags: &[&str]) -> Vec<String> {
     let mut args = vec!["run"];
     args.extend_from_slice(flags);
     args.extend_from_slice(&["--", "sh", "-c", "touch started"]);
@@ -38,7 +38,7 @@ fn args(v: &[String]) -> Vec<&str> {
 fn run_in_ci_without_a_key_refuses_to_start_the_command() {
     let (p, _key) = project();
     for ci in ["true", "1", "yes", "TRUE", "gitlab"] {
-        let a = run_marker(&p, &[]);
+        let a = run_marker(&[]);
         let out = p
             .envcloak(&args(&a))
             .env("CI", ci)
@@ -54,7 +54,7 @@ fn run_in_ci_without_a_key_refuses_to_start_the_command() {
 fn an_empty_key_variable_is_no_key() {
     // A missing or misnamed CI secret expands to an empty variable.
     let (p, _key) = project();
-    let a = run_marker(&p, &[]);
+    let a = run_marker(&[]);
     p.envcloak(&args(&a))
         .env("CI", "true")
         .env("ENVCLOAK_KEY", "")
@@ -67,7 +67,7 @@ fn an_empty_key_variable_is_no_key() {
 fn outside_ci_run_warns_and_starts_the_command() {
     let (p, _key) = project();
     for ci in [None, Some(""), Some("false"), Some("0"), Some("FALSE")] {
-        let a = run_marker(&p, &[]);
+        let a = run_marker(&[]);
         let mut r = p.envcloak(&args(&a));
         if let Some(ci) = ci {
             r = r.env("CI", ci);
@@ -83,13 +83,13 @@ fn outside_ci_run_warns_and_starts_the_command() {
 fn require_key_and_no_require_key_override_the_default() {
     let (p, _key) = project();
     // --require-key outside CI.
-    let a = run_marker(&p, &["--require-key"]);
+    let a = run_marker(&["--require-key"]);
     p.envcloak(&args(&a))
         .run()
         .fails_with(2, &[".env.enc", "no key found"]);
     assert!(!p.exists("started"));
     // --no-require-key in CI: a warning, and the command runs.
-    let a = run_marker(&p, &["--no-require-key"]);
+    let a = run_marker(&["--no-require-key"]);
     p.envcloak(&args(&a))
         .env("CI", "true")
         .run()
@@ -98,10 +98,10 @@ fn require_key_and_no_require_key_override_the_default() {
     assert!(p.exists("started"));
     std::fs::remove_file(p.p("started")).unwrap();
     // The last of the two wins.
-    let a = run_marker(&p, &["--no-require-key", "--require-key"]);
+    let a = run_marker(&["--no-require-key", "--require-key"]);
     p.envcloak(&args(&a)).run().fails(2);
     assert!(!p.exists("started"));
-    let a = run_marker(&p, &["--require-key", "--no-require-key"]);
+    let a = run_marker(&["--require-key", "--no-require-key"]);
     p.envcloak(&args(&a)).env("CI", "true").run().ok();
     assert!(p.exists("started"));
 }
@@ -124,7 +124,7 @@ fn a_wrong_key_is_an_error_in_ci_and_out() {
     let (p, _key) = project();
     let other = p.keygen();
     for ci in [Some("true"), None] {
-        let a = run_marker(&p, &["--no-require-key"]);
+        let a = run_marker(&["--no-require-key"]);
         let mut r = p.envcloak(&args(&a)).env("ENVCLOAK_KEY", &other);
         if let Some(ci) = ci {
             r = r.env("CI", ci);
