@@ -104,7 +104,8 @@ Examples:
   envcloak decrypt --format k8s --name app --namespace prod | kubectl apply -f -
 
 The encrypted file is named with -f, as for every command. Every format but
-dotenv gives the values as 'envcloak run' gives them (with $VAR expanded).
+dotenv gives the file's values as 'envcloak run' reads them ($VAR expanded
+from the environment and earlier lines); dotenv prints the text as it is.
 --format github appends to the file GITHUB_ENV names (it must exist) and
 prints only ::add-mask:: lines; -o does not apply to it. --format docker
 refuses a value with a newline (docker's --env-file cannot hold one).
