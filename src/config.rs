@@ -113,6 +113,10 @@ impl Config {
     /// `.env`, `.env.enc`, `.env.example` or `.git`), and layers the process
     /// environment, `NAME_FILE` indirection, `.env.<profile>`, `.env`,
     /// `.env.<profile>.enc` and `.env.enc`.
+    ///
+    /// In CI (`CI` set to anything but an empty value, `false` or `0`), an
+    /// encrypted file that no key opens is an [`Error::KeyNotFound`] rather
+    /// than skipped: see [`ConfigBuilder::require_key`].
     pub fn auto() -> Result<Config> {
         ConfigBuilder::default().build()
     }
