@@ -1242,6 +1242,23 @@ mod tests {
     }
 
     #[test]
+    fn ci_values_that_require_a_key() {
+        for on in ["true", "1", "yes", "True", " true ", "gitlab"] {
+            assert!(ci_requires_key(Some(on)), "{on:?}");
+        }
+        for off in [
+            None,
+            Some(""),
+            Some(" "),
+            Some("false"),
+            Some("FALSE"),
+            Some("0"),
+        ] {
+            assert!(!ci_requires_key(off), "{off:?}");
+        }
+    }
+
+    #[test]
     fn an_encrypted_file_is_hidden_by_dotenv() {
         let key = crypto::Key::generate();
         let ring = Keyring::from(key.clone());
