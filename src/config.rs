@@ -113,6 +113,10 @@ impl Config {
     /// `.env`, `.env.enc`, `.env.example` or `.git`), and layers the process
     /// environment, `NAME_FILE` indirection, `.env.<profile>`, `.env`,
     /// `.env.<profile>.enc` and `.env.enc`.
+    ///
+    /// In CI (`CI` set to anything but an empty value, `false` or `0`), an
+    /// encrypted file that no key opens is an [`Error::KeyNotFound`] rather
+    /// than skipped: see [`ConfigBuilder::require_key`].
     pub fn auto() -> Result<Config> {
         ConfigBuilder::default().build()
     }
@@ -555,6 +559,9 @@ pub struct ConfigBuilder {
     env: EnvSource,
     ttl: Option<Duration>,
     skip_encrypted: bool,
+    /// `Some` when [`ConfigBuilder::require_key`] was called; otherwise
+    /// decided by `CI` in the environment source.
+    require_key: Option<bool>,
     /// Set by `build`: whether the environment is the process's (whose
     /// key variables must then be valid UTF-8).
     from_process: bool,
@@ -572,6 +579,7 @@ impl fmt::Debug for ConfigBuilder {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("secrets_dirs", &self.secrets_dirs)
             .field("profile", &self.profile)
+            .field("require_key", &self.require_key)
             .finish_non_exhaustive()
     }
 }
@@ -707,6 +715,51 @@ impl ConfigBuilder {
         self
     }
 
+    /// Whether an encrypted file that exists must be read (fail closed).
+    ///
+    /// With `true`, an encrypted file for which no key (or, in password
+    /// mode, no password) is found fails the build with
+    /// [`Error::KeyNotFound`] (naming the file and every place searched),
+    /// or [`Error::Decrypt`] for a password-mode file, instead of being
+    /// skipped and listed in [`Config::skipped_encrypted`]. With `false`,
+    /// it is skipped. A key that is found but does not open the file is an
+    /// error either way.
+    ///
+    /// Default: `true` when `CI` is set to a non-empty value other than
+    /// `false` or `0` (any case) in the builder's environment — the process
+    /// environment, or the one given with
+    /// [`environment`](Self::environment); none is read after
+    /// [`isolated`](Self::isolated) or `process_env(false)` — so that
+    /// [`Config::auto`] and [`config`](crate::config) fail at start-up in
+    /// CI (GitHub Actions, GitLab CI, CircleCI, Buildkite, ... set
+    /// `CI=true`) when the CI secret holding the key is missing, rather
+    /// than report some value as "not set" later.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # std::fs::write(dir.path().join(".env.enc"), "gAAAAA...\n")?;
+    /// use envcloak::{Config, Error};
+    /// // In CI, no key for .env.enc is an error ...
+    /// let err = Config::builder()
+    ///     .dir(dir.path())
+    ///     .environment([("CI", "true")])
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, Error::KeyNotFound { .. }));
+    /// // ... unless it is switched off; then the file is skipped.
+    /// let cfg = Config::builder()
+    ///     .dir(dir.path())
+    ///     .environment([("CI", "true")])
+    ///     .require_key(false)
+    ///     .build()?;
+    /// assert_eq!(cfg.skipped_encrypted().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn require_key(mut self, require: bool) -> Self {
+        self.require_key = Some(require);
+        self
+    }
+
     /// Refuse encrypted files older than `ttl` (by the token's timestamp).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
@@ -738,6 +791,9 @@ impl ConfigBuilder {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let env_lookup = |k: &str| env_map.get(k).map(|v| (*v).to_owned());
+        let require_key = self
+            .require_key
+            .unwrap_or_else(|| ci_requires_key(env_map.get("CI").copied()));
         let (profile, from) = match &self.profile {
             Some(p) => (Some(p.clone()), "the profile given to the builder"),
             None => (
@@ -813,6 +869,7 @@ impl ConfigBuilder {
             };
             let plaintext = match open_encrypted(&self, &search, path, &contents)? {
                 Some(p) => p,
+                None if require_key => return Err(key_required(&search, path, &contents)),
                 None => {
                     skipped.push(path.clone());
                     continue;
@@ -854,6 +911,29 @@ impl ConfigBuilder {
             file_refs,
             skipped,
         })
+    }
+}
+
+/// Whether the value of `CI` asks for a key to be required: set, not empty,
+/// and not `false` or `0` (in any case).
+fn ci_requires_key(ci: Option<&str>) -> bool {
+    ci.map(str::trim)
+        .is_some_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+}
+
+/// The error for an encrypted file that must be read and has no key (or,
+/// in password mode, no password).
+fn key_required(search: &keys::Search<'_>, path: &Path, contents: &[u8]) -> Error {
+    match crypto::split_file(contents) {
+        Ok((Some(_), _)) => Error::Decrypt {
+            path: path.to_path_buf(),
+            kind: crypto::DecryptError::PasswordRequired,
+            key: None,
+        },
+        _ => Error::KeyNotFound {
+            path: path.to_path_buf(),
+            looked: keys::places(search),
+        },
     }
 }
 
@@ -1159,6 +1239,23 @@ mod tests {
         );
         // A definition of another key is not this key's.
         assert!(cfg.get_raw_of("NOPE", hidden_b).unwrap().is_none());
+    }
+
+    #[test]
+    fn ci_values_that_require_a_key() {
+        for on in ["true", "1", "yes", "True", " true ", "gitlab"] {
+            assert!(ci_requires_key(Some(on)), "{on:?}");
+        }
+        for off in [
+            None,
+            Some(""),
+            Some(" "),
+            Some("false"),
+            Some("FALSE"),
+            Some("0"),
+        ] {
+            assert!(!ci_requires_key(off), "{off:?}");
+        }
     }
 
     #[test]

@@ -311,6 +311,14 @@ fn global() -> Result<&'static Config> {
 /// [`Error::Missing`] when no layer has the key (an `Option<T>` gives `None`
 /// instead), [`Error::Invalid`] when it does not cast.
 ///
+/// Fails closed in CI: when `CI` is set (to anything but an empty value,
+/// `false` or `0`, as GitHub Actions, GitLab CI and others set it) and an
+/// encrypted file exists that no key opens, every call returns
+/// [`Error::KeyNotFound`] naming the file and the places searched for a
+/// key, rather than a later "not set" for some value. Outside CI such a
+/// file is skipped (and a missing key's error says so). Build your own
+/// [`Config`] with [`ConfigBuilder::require_key`] to choose either way.
+///
 /// ```no_run
 /// let port: u16 = envcloak::config("PORT")?;
 /// # Ok::<(), envcloak::Error>(())

@@ -10,6 +10,7 @@ mod diff;
 mod git;
 mod guard;
 mod out;
+mod platform;
 mod run;
 mod secrets;
 mod team;
@@ -188,8 +189,19 @@ bring them into .env first, or change .env.enc with 'envcloak set'.")]
     #[command(after_help = "\
 Examples:
   envcloak decrypt                   print the plaintext
+  envcloak decrypt -f .env.production.enc
   envcloak decrypt --format json     as a JSON object
   envcloak decrypt -o .env           write .env (refuses to overwrite without --force)
+  envcloak decrypt --format github   GitHub Actions: values to $GITHUB_ENV, masks to the log
+  envcloak decrypt --format docker -o app.env && docker run --env-file app.env IMAGE
+  envcloak decrypt --format k8s --name app --namespace prod | kubectl apply -f -
+
+The encrypted file is named with -f, as for every command. Every format but
+dotenv gives the file's values as 'envcloak run' reads them ($VAR expanded
+from the environment and earlier lines); dotenv prints the text as it is.
+--format github appends to the file GITHUB_ENV names (it must exist) and
+prints only ::add-mask:: lines; -o does not apply to it. --format docker
+refuses a value with a newline (docker's --env-file cannot hold one).
 
 -o never writes over the encrypted file, a key file, a *.enc name or a file
 git tracks; inside a git work tree the output is added to .gitignore first.")]
@@ -233,7 +245,14 @@ Examples:
     #[command(after_help = "\
 Examples:
   envcloak run -- cargo test
-  ENVCLOAK_KEY=... envcloak run -- ./server --port 8080")]
+  ENVCLOAK_KEY=... envcloak run -- ./server --port 8080
+  envcloak run --no-require-key -- cargo test   in CI, run even without the key
+
+Fail closed: with --require-key, the default when CI is set (to anything but
+an empty value, false or 0), an encrypted file that exists but that no key
+opens stops run with exit 2 before the command starts. Without it, run warns
+and starts the command without the encrypted values. A key that does not
+open the file is an error either way.")]
     Run(run::RunArgs),
     /// New key first in the keyring, file re-encrypted; old key kept until --drop-old
     #[command(after_help = "\
@@ -577,6 +596,11 @@ mod usage {
                 }
                 hints.extend(one_of(&did_you_mean));
                 if !flag_like {
+                    if cmd.get_name() == "decrypt" {
+                        hints.push(
+                            "name the encrypted file with -f: envcloak decrypt -f FILE".to_owned(),
+                        );
+                    }
                     if cmd.get_name() == "set" {
                         hints.push(
                             "quote a value that has spaces: envcloak set KEY 'a b c'".to_owned(),
@@ -805,6 +829,15 @@ pub enum Format {
     Json,
     /// `export KEY='value'` lines for `eval`
     Shell,
+    /// GitHub Actions: every value appended to the file named by
+    /// GITHUB_ENV (NAME<<DELIMITER heredocs), and one ::add-mask:: line
+    /// per line of every value on standard output
+    Github,
+    /// `docker run --env-file`: KEY=value lines, taken literally (a value
+    /// with a newline is an error)
+    Docker,
+    /// a Kubernetes v1 Secret manifest (needs --name) for `kubectl apply -f -`
+    K8s,
 }
 
 #[cfg(test)]

@@ -50,6 +50,14 @@ pub struct RunArgs {
     /// were set: the command gets the values, not the key)
     #[arg(long)]
     pass_key: bool,
+    /// Refuse to start the command (exit 2) when an encrypted file exists
+    /// that no key opens [default when CI is set, other than to false or 0]
+    #[arg(long, overrides_with = "no_require_key")]
+    require_key: bool,
+    /// Without a key, run the command without the encrypted values (with
+    /// a warning), even in CI
+    #[arg(long, overrides_with = "require_key")]
+    no_require_key: bool,
     /// The command and its arguments (after --)
     #[arg(required = true, trailing_var_arg = true)]
     command: Vec<OsString>,
@@ -201,7 +209,18 @@ pub fn ls(g: &Global, a: LsArgs) -> CmdResult {
 }
 
 pub fn run(g: &Global, a: RunArgs) -> CmdResult {
-    let cfg = ui::config(g)?;
+    let mut b = ui::builder(g, true)?;
+    // Neither flag: the library's default (required when CI is set).
+    if a.require_key || a.no_require_key {
+        b = b.require_key(a.require_key);
+    }
+    let cfg = b.build().map_err(|e| match e {
+        envcloak::Error::KeyNotFound { .. } => Failure::from(e).hint(
+            "set ENVCLOAK_KEY (in CI, from the CI's secret store), or pass --no-require-key \
+             to run without the encrypted values; the command was not started",
+        ),
+        e => Failure::from(e),
+    })?;
     for skipped in cfg.skipped_encrypted() {
         ui::note(format!(
             "{} not read: no key (set ENVCLOAK_KEY or create .env.key)",

@@ -11,7 +11,7 @@ use envcloak::{dotenv, fsio, keys, merge};
 use zeroize::Zeroizing;
 
 use crate::ui::{self, CmdResult, Failure};
-use crate::{Format, Global};
+use crate::{Format, Global, platform};
 
 /// `keygen`
 #[derive(Args)]
@@ -62,14 +62,18 @@ pub struct EncryptArgs {
 /// `decrypt`
 #[derive(Args)]
 pub struct DecryptArgs {
-    /// The encrypted file [default: .env.enc]
-    input: Option<PathBuf>,
     /// Write to this file (mode 0600) instead of standard output
     #[arg(short = 'o', long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Dotenv)]
     format: Format,
+    /// The Secret's metadata.name, for --format k8s (required there)
+    #[arg(long, value_name = "NAME", required_if_eq("format", "k8s"))]
+    name: Option<String>,
+    /// The Secret's metadata.namespace, for --format k8s
+    #[arg(long, value_name = "NAMESPACE")]
+    namespace: Option<String>,
     /// Overwrite the -o file if it exists
     #[arg(long)]
     force: bool,
@@ -473,7 +477,40 @@ pub(crate) fn new_key_file(g: &Global) -> CmdResult<Keyring> {
 }
 
 pub fn decrypt(g: &Global, a: DecryptArgs) -> CmdResult {
-    let path = ui::encrypted_path(g, a.input.as_deref())?;
+    if a.format != Format::K8s && (a.name.is_some() || a.namespace.is_some()) {
+        return Err(Failure::new("--name and --namespace are for --format k8s"));
+    }
+    if a.format == Format::K8s {
+        let name = a.name.as_deref().unwrap_or_default();
+        if !platform::dns1123_subdomain(name) {
+            return Err(Failure::new(
+                "--name: not a valid Kubernetes object name (lowercase letters, digits, '-' \
+                 and '.', starting and ending with a letter or digit, at most 253 characters)",
+            ));
+        }
+        if a.namespace
+            .as_deref()
+            .is_some_and(|n| !platform::dns1123_label(n))
+        {
+            return Err(Failure::new(
+                "--namespace: not a valid Kubernetes namespace (lowercase letters, digits and \
+                 '-', starting and ending with a letter or digit, at most 63 characters)",
+            ));
+        }
+    }
+    // Where `--format github` appends, checked before anything is decrypted.
+    let github_env = if a.format == Format::Github {
+        if a.output.is_some() {
+            return Err(Failure::new(
+                "--format github appends to the file GITHUB_ENV names; -o does not apply",
+            )
+            .hint("leave out -o (use --format dotenv or docker to write a file)"));
+        }
+        Some(platform::github_env_file()?)
+    } else {
+        None
+    };
+    let path = ui::encrypted_path(g, None)?;
     let ttl = a.ttl.map(std::time::Duration::from_secs);
     let (text, _) = ui::open_existing_ttl(g, &path, ttl)?;
     if let Err(e) = vault::validate(&path, &text) {
@@ -483,7 +520,11 @@ pub fn decrypt(g: &Global, a: DecryptArgs) -> CmdResult {
         // Shown as it is, so a damaged file can still be read and repaired.
         ui::note(format!("warning: {e} (the text is shown as it is)"));
     }
-    let rendered = render(&text, a.format)?;
+    if let Some(env_file) = github_env {
+        let entries = values(&text)?;
+        return platform::github(&entries, &env_file);
+    }
+    let rendered = render(&text, &a)?;
     match a.output.filter(|o| o.as_os_str() != "-") {
         None => write_stdout(rendered.as_bytes()),
         Some(o) => write_output(g, &path, &o, rendered.as_bytes(), a.force),
@@ -581,28 +622,40 @@ fn refuse_output(g: &Global, input: &Path, target: &Path) -> CmdResult<()> {
     Ok(())
 }
 
-/// The plaintext in the asked format. Values are read as `run` and `get`
-/// read them: `$VAR` expands from the process environment first.
-fn render(text: &str, format: Format) -> CmdResult<Zeroizing<String>> {
-    if format == Format::Dotenv {
-        return Ok(Zeroizing::new(text.to_owned()));
-    }
+/// The entries of the decrypted text as `run` and `get` read them: `$VAR`
+/// expands from the process environment first; for a key defined twice,
+/// the last value wins at the first one's position.
+fn values(text: &str) -> CmdResult<platform::Entries> {
     let env = |name: &str| std::env::var(name).ok();
     let entries = dotenv::parse_with_env(text, &env).map_err(|e| Failure::new(e.to_string()))?;
-    // Last duplicate wins, first position kept.
-    let mut order: Vec<&str> = Vec::new();
-    let mut values: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    let mut out: platform::Entries = Vec::new();
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for e in &entries {
-        if values.insert(e.key, &e.value).is_none() {
-            order.push(e.key);
+        let value = Zeroizing::new(e.value.to_string());
+        match at.get(e.key) {
+            Some(&i) => out[i].1 = value,
+            None => {
+                at.insert(e.key, out.len());
+                out.push((e.key.to_owned(), value));
+            }
         }
     }
+    Ok(out)
+}
+
+/// The plaintext in the asked format (every format but `github`, which
+/// does not print values).
+fn render(text: &str, a: &DecryptArgs) -> CmdResult<Zeroizing<String>> {
+    if a.format == Format::Dotenv {
+        return Ok(Zeroizing::new(text.to_owned()));
+    }
+    let entries = values(text)?;
     let mut out = Zeroizing::new(String::new());
-    match format {
+    match a.format {
         Format::Json => {
-            let map: serde_json::Map<String, serde_json::Value> = order
+            let map: serde_json::Map<String, serde_json::Value> = entries
                 .iter()
-                .map(|k| ((*k).to_owned(), serde_json::Value::from(values[k])))
+                .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
                 .collect();
             let json = Zeroizing::new(
                 serde_json::to_string_pretty(&map).map_err(|e| Failure::new(e.to_string()))?,
@@ -611,7 +664,7 @@ fn render(text: &str, format: Format) -> CmdResult<Zeroizing<String>> {
             out.push('\n');
         }
         Format::Shell => {
-            for k in order {
+            for (k, v) in &entries {
                 if k.contains('.') {
                     ui::note(format!("skipped {k}: not a valid shell variable name"));
                     continue;
@@ -619,11 +672,19 @@ fn render(text: &str, format: Format) -> CmdResult<Zeroizing<String>> {
                 out.push_str("export ");
                 out.push_str(k);
                 out.push_str("='");
-                out.push_str(&values[k].replace('\'', r"'\''"));
+                out.push_str(&v.replace('\'', r"'\''"));
                 out.push_str("'\n");
             }
         }
-        Format::Dotenv => unreachable!("handled above"),
+        Format::Docker => out = platform::docker(&entries)?,
+        Format::K8s => {
+            out = platform::k8s(
+                &entries,
+                a.name.as_deref().unwrap_or_default(),
+                a.namespace.as_deref(),
+            )?
+        }
+        Format::Dotenv | Format::Github => unreachable!("handled by the caller"),
     }
     Ok(out)
 }
@@ -969,7 +1030,11 @@ fn layers_above(g: &Global, path: &Path) -> CmdResult<envcloak::ConfigBuilder> {
             _ => a == b,
         };
         if same(path, &base) && std::fs::metadata(&own).is_ok_and(|m| m.is_file()) {
-            b = b.read_encrypted(true).encrypted_file(own);
+            // Only for a warning: a file no key opens is noted, not fatal.
+            b = b
+                .read_encrypted(true)
+                .require_key(false)
+                .encrypted_file(own);
             if let Some(k) = &g.key_file {
                 b = b.key_file(k);
             }

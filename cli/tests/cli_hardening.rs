@@ -202,7 +202,7 @@ fn set_writes_through_a_symlinked_encrypted_file() {
         "the link is still a link"
     );
     let out = p
-        .envcloak(&["decrypt", "store/team.enc", "--format", "json"])
+        .envcloak(&["decrypt", "-f", "store/team.enc", "--format", "json"])
         .env("ENVCLOAK_KEY", p.key())
         .run()
         .ok();

@@ -156,6 +156,7 @@ fn rotations_whose_key_files_cross_directories_never_wait_on_each_other() {
                 "--key-file",
                 &format!("{key_dir}/k"),
                 "decrypt",
+                "-f",
                 &format!("{dir}/.env.enc"),
             ])
             .run()
