@@ -9,6 +9,7 @@ mod diff;
 mod git;
 mod guard;
 mod out;
+mod redact;
 mod run;
 mod secrets;
 mod team;
@@ -132,8 +133,25 @@ Examples:
     #[command(after_help = "\
 Examples:
   envcloak run -- cargo test
-  ENVCLOAK_KEY=... envcloak run -- ./server --port 8080")]
+  ENVCLOAK_KEY=... envcloak run -- ./server --port 8080
+  envcloak run --redact -- cargo test  values in its output show as [REDACTED:KEY]
+
+With --redact the command's stdout and stderr are pipes (each filtered like
+'envcloak redact'); signals are forwarded and its exit code passed through.")]
     Run(run::RunArgs),
+    /// Copy stdin to stdout with every loaded value replaced by [REDACTED:KEY]
+    #[command(after_help = "\
+Examples:
+  ./deploy.sh 2>&1 | envcloak redact             hide the values in a log
+  envcloak redact --public DATABASE_HOST < app.log
+  envcloak run --redact -- cargo test            the same for a command's stdout and stderr
+
+The values are those of every key that .env, .env.enc (and a profile's
+files) define, as the command sees them (the environment may override them).
+Values shorter than 6 characters are left alone, and so are keys marked
+'# @public' in .env.example or given with --public. Output is written as
+it comes: only bytes that could begin a value wait for the next read.")]
+    Redact(redact::RedactArgs),
     /// New key first in the keyring, file re-encrypted; old key kept until --drop-old
     #[command(after_help = "\
 Examples:
@@ -231,6 +249,7 @@ fn cli_main() -> ExitCode {
         Command::Get(a) => run::get(g, a),
         Command::Ls(a) => run::ls(g, a),
         Command::Run(a) => run::run(g, a),
+        Command::Redact(a) => redact::redact(g, a),
         Command::Check(a) => team::check(g, a),
         Command::Init(a) => team::init(g, a),
         Command::Diff(a) => diff::diff(g, a),

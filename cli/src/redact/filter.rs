@@ -1,0 +1,333 @@
+//! The streaming filter behind `envcloak redact` and `run --redact`: bytes
+//! in, the same bytes out with every loaded value replaced by
+//! `[REDACTED:KEY]`.
+//!
+//! Self-contained (std, `aho-corasick` and `zeroize` only), so that the
+//! benchmark in `cli/benches/redact.rs` compiles this very file.
+//!
+//! How it streams: input is read in large chunks (256 KiB; a pipe gives up
+//! to its own capacity per read) into one buffer. One Aho-Corasick
+//! automaton (leftmost-longest: of two values where one contains the other,
+//! the longer is replaced) finds the values in the chunk. Everything up to
+//! the first byte that could begin a value continuing past the end of the
+//! chunk is written out at once, and the output is flushed: a prompt or a
+//! partial line reaches the reader without waiting for a newline. Only that
+//! tail, at most (longest value − 1) bytes long, waits for the next read, so
+//! a value split across two reads (or two writes of the producer) is still
+//! found. The filter works on bytes: binary input, invalid UTF-8 and
+//! multi-line values pass through it unchanged except for the values.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+
+use aho_corasick::automaton::Automaton;
+use aho_corasick::nfa::contiguous;
+use aho_corasick::{AhoCorasick, Anchored, MatchKind};
+use zeroize::Zeroizing;
+
+/// The size of one read.
+pub const CHUNK: usize = 256 * 1024;
+
+/// Values shorter than this many characters are left alone: they are too
+/// likely to occur by chance (`true`, `8000`, `admin`).
+pub const MIN_CHARS: usize = 6;
+
+/// The values to hide and the automaton that finds them.
+///
+/// Its `Debug` shows how many values it holds, never one of them.
+pub struct Redactor {
+    /// Finds the values (leftmost-longest).
+    search: AhoCorasick,
+    /// The same values as a trie walked anchored: "could the bytes from
+    /// here on be the start of a value?"
+    prefixes: contiguous::NFA,
+    /// `[REDACTED:KEY]` for each pattern, by pattern index.
+    labels: Vec<Box<[u8]>>,
+    /// The length in bytes of the longest value (0 when there is none).
+    longest: usize,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redactor")
+            .field("values", &self.labels.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a stream stopped: reading its input or writing its output failed.
+#[derive(Debug)]
+pub enum StreamError {
+    /// Reading the input failed.
+    Read(io::Error),
+    /// Writing the output failed (`BrokenPipe` when the reader went away).
+    Write(io::Error),
+}
+
+impl Redactor {
+    /// A redactor for `(key, value)` pairs, in order of preference: where
+    /// two keys hold the same value, the first one names it. Values shorter
+    /// than [`MIN_CHARS`] characters are skipped.
+    ///
+    /// The error (from the automaton's builder, for a set of values too
+    /// large to index) names no value.
+    pub fn new<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Result<Redactor, String>
+    where
+        K: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        let mut values: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+        let mut labels: Vec<Box<[u8]>> = Vec::new();
+        for (key, value) in pairs {
+            let value = value.as_ref();
+            if String::from_utf8_lossy(value).chars().count() < MIN_CHARS
+                || values.iter().any(|v| v.as_slice() == value)
+            {
+                continue;
+            }
+            values.push(Zeroizing::new(value.to_vec()));
+            labels.push(format!("[REDACTED:{}]", key.as_ref()).into_bytes().into());
+        }
+        let longest = values.iter().map(|v| v.len()).max().unwrap_or(0);
+        let search = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(values.iter().map(|v| v.as_slice()))
+            .map_err(|e| format!("cannot index the values to redact: {e}"))?;
+        let prefixes = contiguous::NFA::builder()
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build(values.iter().map(|v| v.as_slice()))
+            .map_err(|e| format!("cannot index the values to redact: {e}"))?;
+        Ok(Redactor {
+            search,
+            prefixes,
+            labels,
+            longest,
+        })
+    }
+
+    /// Copies `input` to `output` with every value replaced, until the end
+    /// of `input`. `output` is flushed after each read.
+    pub fn stream(&self, mut input: impl Read, mut output: impl Write) -> Result<(), StreamError> {
+        // The tail kept from one read to the next is at most longest - 1
+        // bytes, so a read always has at least CHUNK bytes of room.
+        // Input (values included) is wiped when the stream ends; the
+        // scratch buffer only ever holds redacted output.
+        let mut buf = Zeroizing::new(vec![0u8; CHUNK + self.longest]);
+        let mut scratch = Vec::new();
+        let mut held = 0;
+        loop {
+            let n = loop {
+                match input.read(&mut buf[held..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(StreamError::Read(e)),
+                }
+            };
+            let len = held + n;
+            let eof = n == 0;
+            let done = self
+                .emit(&buf[..len], eof, &mut scratch, &mut output)
+                .and_then(|done| output.flush().map(|()| done));
+            let done = done.map_err(StreamError::Write)?;
+            if eof {
+                break;
+            }
+            buf.copy_within(done..len, 0);
+            held = len - done;
+        }
+        Ok(())
+    }
+
+    /// Writes the redacted form of `data` up to the point where what
+    /// follows could still be part of a value continuing in the next read
+    /// (all of it at the end of the input), and returns that point.
+    fn emit(
+        &self,
+        data: &[u8],
+        eof: bool,
+        scratch: &mut Vec<u8>,
+        output: &mut impl Write,
+    ) -> io::Result<usize> {
+        let len = data.len();
+        let mut pos = 0;
+        scratch.clear();
+        let end = loop {
+            let hold = if eof { len } else { self.hold_from(data, pos) };
+            let base = pos;
+            for m in self.search.find_iter(&data[base..]) {
+                let start = base + m.start();
+                // A match that starts before `hold` is final: every value
+                // that could start there, or earlier, lies wholly in `data`.
+                if start >= hold {
+                    break;
+                }
+                scratch.extend_from_slice(&data[pos..start]);
+                scratch.extend_from_slice(&self.labels[m.pattern().as_usize()]);
+                pos = base + m.end();
+            }
+            if pos <= hold {
+                break hold;
+            }
+            // A value ran past `hold`: look again from its end.
+        };
+        if scratch.is_empty() {
+            // No value in this chunk: the input bytes go out as they are.
+            output.write_all(&data[..end])?;
+        } else {
+            scratch.extend_from_slice(&data[pos..end]);
+            output.write_all(scratch)?;
+        }
+        Ok(end)
+    }
+
+    /// The first position at or after `from` whose bytes up to the end of
+    /// `data` are the beginning of a longer value (so the next read may
+    /// complete it), or `data.len()`.
+    ///
+    /// Only the last `longest - 1` bytes can be such a beginning. Each
+    /// candidate is walked through the trie until it leaves it; the work
+    /// is bounded, and when the bound is hit the rest is simply held
+    /// (correct, a little less prompt).
+    fn hold_from(&self, data: &[u8], from: usize) -> usize {
+        let len = data.len();
+        let first = from.max(len.saturating_sub(self.longest.saturating_sub(1)));
+        let mut budget = 4 * self.longest + 4096;
+        let nfa = &self.prefixes;
+        let Ok(start) = nfa.start_state(Anchored::Yes) else {
+            return first;
+        };
+        for p in first..len {
+            let mut sid = start;
+            let mut alive = true;
+            for &b in &data[p..] {
+                if budget == 0 {
+                    return p;
+                }
+                budget -= 1;
+                sid = nfa.next_state(Anchored::Yes, sid, b);
+                if nfa.is_dead(sid) {
+                    alive = false;
+                    break;
+                }
+            }
+            if alive && (!nfa.is_match(sid) || self.continues(sid)) {
+                return p;
+            }
+        }
+        len
+    }
+
+    /// Whether some value continues past trie state `sid` (a whole value
+    /// that is also the beginning of a longer one).
+    fn continues(&self, sid: aho_corasick::automaton::StateID) -> bool {
+        let nfa = &self.prefixes;
+        (0..=255u8).any(|b| !nfa.is_dead(nfa.next_state(Anchored::Yes, sid, b)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Redacts `input` fed in pieces of `step` bytes.
+    fn redact_in_steps(r: &Redactor, input: &[u8], step: usize) -> Vec<u8> {
+        struct Steps<'a>(&'a [u8], usize);
+        impl Read for Steps<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.1.min(self.0.len()).min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut out = Vec::new();
+        r.stream(Steps(input, step), &mut out).unwrap();
+        out
+    }
+
+    /// The same replacement done naively on the whole input.
+    fn reference(pairs: &[(&str, &str)], input: &str) -> String {
+        let mut values: Vec<(&str, &str)> = pairs
+            .iter()
+            .copied()
+            .filter(|(_, v)| v.chars().count() >= MIN_CHARS)
+            .collect();
+        values.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+        let mut out = String::new();
+        let mut rest = input;
+        'outer: while !rest.is_empty() {
+            for (k, v) in &values {
+                if rest.starts_with(v) {
+                    out.push_str(&format!("[REDACTED:{k}]"));
+                    rest = &rest[v.len()..];
+                    continue 'outer;
+                }
+            }
+            let c = rest.chars().next().unwrap();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+        out
+    }
+
+    #[test]
+    fn every_split_gives_the_same_output() {
+        let pairs = [
+            ("A", "secret1"),
+            ("B", "secret123"),
+            ("C", "cret12345"),
+            ("D", "line one\nline two"),
+            ("E", "pässwörd"),
+            ("SHORT", "abc"),
+        ];
+        let input = "x secret1 secret123 secret12 ssecret1234 cret12345 \
+                     line one\nline two line one\nline three pässwörd pässwör abc end secret1";
+        let r = Redactor::new(pairs).unwrap();
+        let expected = reference(&pairs, input);
+        assert!(expected.contains("[REDACTED:B]4"), "{expected}");
+        for step in 1..input.len() + 2 {
+            let out = redact_in_steps(&r, input.as_bytes(), step);
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "step {step}");
+        }
+    }
+
+    #[test]
+    fn nothing_is_held_that_cannot_begin_a_value() {
+        let r = Redactor::new([("K", "abcdefgh")]).unwrap();
+        assert_eq!(r.hold_from(b"prompt> ", 0), 8);
+        assert_eq!(r.hold_from(b"prompt> abc", 0), 8);
+        assert_eq!(
+            r.hold_from(b"prompt> abcdefgh", 0),
+            16,
+            "complete and final"
+        );
+        let r = Redactor::new([("K", "abcdefgh"), ("L", "abcdefghij")]).unwrap();
+        assert_eq!(r.hold_from(b"> abcdefgh", 0), 2, "could still grow");
+    }
+
+    #[test]
+    fn binary_input_passes_through() {
+        let r = Redactor::new([("K", b"\xff\x00secret".as_slice())]).unwrap();
+        let mut input: Vec<u8> = (0..=255u8).collect();
+        input.extend_from_slice(b"\xff\x00secret\xfe");
+        let out = redact_in_steps(&r, &input, 7);
+        let mut expected: Vec<u8> = (0..=255u8).collect();
+        expected.extend_from_slice(b"[REDACTED:K]\xfe");
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn debug_names_no_value() {
+        let r = Redactor::new([("K", "hunter2hunter2")]).unwrap();
+        let shown = format!("{r:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("values: 1"), "{shown}");
+    }
+
+    #[test]
+    fn no_values_copies_everything() {
+        let r = Redactor::new(Vec::<(String, String)>::new()).unwrap();
+        assert_eq!(redact_in_steps(&r, b"all of it", 3), b"all of it");
+    }
+}
