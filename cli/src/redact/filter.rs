@@ -18,11 +18,11 @@
 //! multi-line values pass through it unchanged except for the values.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 
 use aho_corasick::automaton::Automaton;
 use aho_corasick::nfa::contiguous;
-use aho_corasick::{AhoCorasick, Anchored, MatchKind};
+use aho_corasick::{AhoCorasick, Anchored, Input, MatchKind, StartKind};
 use zeroize::Zeroizing;
 
 /// The size of one read.
@@ -32,11 +32,154 @@ pub const CHUNK: usize = 256 * 1024;
 /// likely to occur by chance (`true`, `8000`, `admin`).
 pub const MIN_CHARS: usize = 6;
 
+/// Wu-Manber's shift table: where in the text a value can start.
+///
+/// Every value is at least `m` bytes long (6 characters are at least 6
+/// bytes). Look at the last four bytes of the `m`-byte window starting at
+/// `p`: if no value has those four bytes at offset `m - 4 - s` for any `s`
+/// below the table's entry, no value starts in `p..p + s` and the window
+/// moves on by `s` (up to `m - 3` bytes at a time). A window whose entry is
+/// 0 is checked against the values' first bytes (a bitset of their hashes),
+/// and only then confirmed or not by the anchored automaton. Hash
+/// collisions only cost time: shorter shifts, more candidates.
+struct Skip {
+    /// Shifts by hashed four-byte block.
+    table: Vec<u8>,
+    /// Hashes of the values' first `min(m, 8)` bytes.
+    heads: Vec<u64>,
+    /// The length of the window: the shortest value's length in bytes (at
+    /// most [`Skip::MAX_WINDOW`]); 0 when there is no value.
+    m: usize,
+}
+
+impl Skip {
+    /// Bits of the block hash (a 64 KiB table).
+    const BITS: u32 = 16;
+    /// Bits of the head hash (a 32 KiB bitset).
+    const HEAD_BITS: u32 = 18;
+    /// Longer windows allow longer shifts but fill the table.
+    const MAX_WINDOW: usize = 32;
+
+    fn new<'a>(values: impl Iterator<Item = &'a [u8]> + Clone) -> Skip {
+        let m = values
+            .clone()
+            .map(<[u8]>::len)
+            .min()
+            .unwrap_or(0)
+            .min(Self::MAX_WINDOW);
+        if m < 4 {
+            return Skip {
+                table: Vec::new(),
+                heads: Vec::new(),
+                m: 0,
+            };
+        }
+        let mut table = vec![(m - 3) as u8; 1 << Self::BITS];
+        let mut heads = vec![0u64; (1 << Self::HEAD_BITS) / 64];
+        for v in values {
+            for j in 3..m {
+                let h = Self::hash_block(u32::from_le_bytes([v[j - 3], v[j - 2], v[j - 1], v[j]]));
+                let shift = (m - 1 - j) as u8;
+                if table[h] > shift {
+                    table[h] = shift;
+                }
+            }
+            let h = Self::head_hash(v, m);
+            heads[h / 64] |= 1 << (h % 64);
+        }
+        Skip { table, heads, m }
+    }
+
+    #[inline(always)]
+    fn hash_block(x: u32) -> usize {
+        (x.wrapping_mul(0x9E37_79B1) >> (32 - Self::BITS)) as usize
+    }
+
+    #[inline(always)]
+    fn head_hash(at: &[u8], m: usize) -> usize {
+        let mut x = [0u8; 8];
+        let n = m.min(8);
+        x[..n].copy_from_slice(&at[..n]);
+        let x = u64::from_le_bytes(x);
+        (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - Self::HEAD_BITS)) as usize
+    }
+
+    /// One window at `p`: the next window to look at.
+    #[inline(always)]
+    fn step(
+        &self,
+        table: &[u8; 1 << Self::BITS],
+        data: &[u8],
+        p: usize,
+        found: &mut Vec<usize>,
+    ) -> usize {
+        // The caller keeps `p + m <= data.len()`.
+        let Some(&block) = data.get(p + self.m - 4..).and_then(<[u8]>::first_chunk) else {
+            return usize::MAX;
+        };
+        let shift = table[Self::hash_block(u32::from_le_bytes(block))];
+        if shift != 0 {
+            return p + usize::from(shift);
+        }
+        let h = Self::head_hash(&data[p..], self.m);
+        if self.heads[h / 64] & (1 << (h % 64)) != 0 {
+            found.push(p);
+        }
+        p + 1
+    }
+
+    /// Appends to `out`, in increasing order, every position in
+    /// `from..limit` where a value may start and fit in `data` (a superset
+    /// of where one does).
+    ///
+    /// Each window's shift depends on the previous one, a chain of loads
+    /// the processor cannot overlap; so the range is cut into four lanes
+    /// scanned in step, four independent chains at once.
+    fn candidates(&self, data: &[u8], from: usize, limit: usize, out: &mut Vec<usize>) {
+        let m = self.m;
+        let Ok(table) = <&[u8; 1 << Self::BITS]>::try_from(&self.table[..]) else {
+            return;
+        };
+        let end = limit.min((data.len() + 1).saturating_sub(m));
+        if from >= end {
+            return;
+        }
+        const LANES: usize = 4;
+        let lane = (end - from) / LANES;
+        let mut p: [usize; LANES] = std::array::from_fn(|k| from + k * lane);
+        let stop: [usize; LANES] = std::array::from_fn(|k| {
+            if k + 1 == LANES {
+                end
+            } else {
+                from + (k + 1) * lane
+            }
+        });
+        let mut found: [Vec<usize>; LANES] = Default::default();
+        while p[0] < stop[0] && p[1] < stop[1] && p[2] < stop[2] && p[3] < stop[3] {
+            p[0] = self.step(table, data, p[0], &mut found[0]);
+            p[1] = self.step(table, data, p[1], &mut found[1]);
+            p[2] = self.step(table, data, p[2], &mut found[2]);
+            p[3] = self.step(table, data, p[3], &mut found[3]);
+        }
+        for k in 0..LANES {
+            while p[k] < stop[k] {
+                p[k] = self.step(table, data, p[k], &mut found[k]);
+            }
+        }
+        for f in &found {
+            out.extend_from_slice(f);
+        }
+    }
+}
+
 /// The values to hide and the automaton that finds them.
 ///
 /// Its `Debug` shows how many values it holds, never one of them.
 pub struct Redactor {
-    /// Finds the values (leftmost-longest).
+    /// Skips the text where no value can start.
+    skip: Skip,
+    /// The longest value that starts at a given position (anchored,
+    /// leftmost-longest).
     search: AhoCorasick,
     /// The same values as a trie walked anchored: "could the bytes from
     /// here on be the start of a value?"
@@ -89,8 +232,10 @@ impl Redactor {
             labels.push(format!("[REDACTED:{}]", key.as_ref()).into_bytes().into());
         }
         let longest = values.iter().map(|v| v.len()).max().unwrap_or(0);
+        let skip = Skip::new(values.iter().map(|v| v.as_slice()));
         let search = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
+            .start_kind(StartKind::Anchored)
             .build(values.iter().map(|v| v.as_slice()))
             .map_err(|e| format!("cannot index the values to redact: {e}"))?;
         let prefixes = contiguous::NFA::builder()
@@ -99,6 +244,7 @@ impl Redactor {
             .build(values.iter().map(|v| v.as_slice()))
             .map_err(|e| format!("cannot index the values to redact: {e}"))?;
         Ok(Redactor {
+            skip,
             search,
             prefixes,
             labels,
@@ -111,10 +257,9 @@ impl Redactor {
     pub fn stream(&self, mut input: impl Read, mut output: impl Write) -> Result<(), StreamError> {
         // The tail kept from one read to the next is at most longest - 1
         // bytes, so a read always has at least CHUNK bytes of room.
-        // Input (values included) is wiped when the stream ends; the
-        // scratch buffer only ever holds redacted output.
+        // Input (values included) is wiped when the stream ends.
         let mut buf = Zeroizing::new(vec![0u8; CHUNK + self.longest]);
-        let mut scratch = Vec::new();
+        let mut candidates = Vec::new();
         let mut held = 0;
         loop {
             let n = loop {
@@ -127,7 +272,7 @@ impl Redactor {
             let len = held + n;
             let eof = n == 0;
             let done = self
-                .emit(&buf[..len], eof, &mut scratch, &mut output)
+                .emit(&buf[..len], eof, &mut candidates, &mut output)
                 .and_then(|done| output.flush().map(|()| done));
             let done = done.map_err(StreamError::Write)?;
             if eof {
@@ -142,42 +287,45 @@ impl Redactor {
     /// Writes the redacted form of `data` up to the point where what
     /// follows could still be part of a value continuing in the next read
     /// (all of it at the end of the input), and returns that point.
+    ///
+    /// Unchanged spans are written straight from `data` (one vectored write
+    /// with the labels between them), never copied.
     fn emit(
         &self,
         data: &[u8],
         eof: bool,
-        scratch: &mut Vec<u8>,
+        candidates: &mut Vec<usize>,
         output: &mut impl Write,
     ) -> io::Result<usize> {
         let len = data.len();
         let mut pos = 0;
-        scratch.clear();
+        let mut parts: Vec<IoSlice<'_>> = Vec::new();
         let end = loop {
             let hold = if eof { len } else { self.hold_from(data, pos) };
-            let base = pos;
-            for m in self.search.find_iter(&data[base..]) {
-                let start = base + m.start();
-                // A match that starts before `hold` is final: every value
-                // that could start there, or earlier, lies wholly in `data`.
-                if start >= hold {
-                    break;
+            // Every position before `hold` where a value may start, in
+            // order; the first confirmed one is the leftmost match, and it
+            // is final: every value that could start there, or earlier,
+            // lies wholly in `data`.
+            candidates.clear();
+            self.skip.candidates(data, pos, hold, candidates);
+            for &start in candidates.iter() {
+                if start < pos {
+                    continue;
                 }
-                scratch.extend_from_slice(&data[pos..start]);
-                scratch.extend_from_slice(&self.labels[m.pattern().as_usize()]);
-                pos = base + m.end();
+                let input = Input::new(data).span(start..len).anchored(Anchored::Yes);
+                if let Some(m) = self.search.find(input) {
+                    parts.push(IoSlice::new(&data[pos..start]));
+                    parts.push(IoSlice::new(&self.labels[m.pattern().as_usize()]));
+                    pos = m.end();
+                }
             }
             if pos <= hold {
                 break hold;
             }
             // A value ran past `hold`: look again from its end.
         };
-        if scratch.is_empty() {
-            // No value in this chunk: the input bytes go out as they are.
-            output.write_all(&data[..end])?;
-        } else {
-            scratch.extend_from_slice(&data[pos..end]);
-            output.write_all(scratch)?;
-        }
+        parts.push(IoSlice::new(&data[pos..end]));
+        write_all_vectored(output, &mut parts)?;
         Ok(end)
     }
 
@@ -224,6 +372,21 @@ impl Redactor {
         let nfa = &self.prefixes;
         (0..=255u8).any(|b| !nfa.is_dead(nfa.next_state(Anchored::Yes, sid, b)))
     }
+}
+
+/// Writes all of `parts` (as `Write::write_all_vectored`, which is not
+/// stable yet).
+fn write_all_vectored(output: &mut impl Write, mut parts: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut parts, 0);
+    while !parts.is_empty() {
+        match output.write_vectored(parts) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut parts, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
