@@ -455,23 +455,41 @@ mod tests {
         }
     }
 
-    /// Many small alphabets, many overlaps: the stream agrees with the
-    /// whole-input reference whatever the read sizes.
-    #[test]
-    fn random_overlapping_values_agree_with_the_reference() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u64| {
+    /// A small deterministic generator for the randomized tests.
+    fn xorshift(mut seed: u64) -> impl FnMut(usize) -> usize {
+        move |n: usize| {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            (seed % n) as usize
-        };
-        let alphabet = ['a', 'b', 'c', '\n'];
-        let keys = ["K0", "K1", "K2", "K3", "K4", "K5"];
-        for _ in 0..300 {
+            (seed % n as u64) as usize
+        }
+    }
+
+    /// Random inputs over a small alphabet, values cut from the input
+    /// itself (so they occur, overlap and contain one another) or made up:
+    /// the stream agrees with the whole-input reference whatever the read
+    /// sizes, the value lengths (hence the scan window) and the input size
+    /// (hence the lanes).
+    fn agree_with_reference(seed: u64, rounds: usize, value_len: (usize, usize), input_len: usize) {
+        let mut next = xorshift(seed);
+        let alphabet = ['a', 'b', 'c', '\n', 'é'];
+        let keys = ["K0", "K1", "K2", "K3", "K4", "K5", "K6", "K7"];
+        for _ in 0..rounds {
+            let input: String = (0..1 + next(input_len))
+                .map(|_| alphabet[next(alphabet.len())])
+                .collect();
+            let chars: Vec<char> = input.chars().collect();
             let values: Vec<String> = keys
                 .iter()
-                .map(|_| (0..5 + next(6)).map(|_| alphabet[next(4)]).collect())
+                .map(|_| {
+                    let len = value_len.0 + next(value_len.1 - value_len.0 + 1);
+                    if next(3) > 0 && chars.len() > len {
+                        let at = next(chars.len() - len);
+                        chars[at..at + len].iter().collect()
+                    } else {
+                        (0..len).map(|_| alphabet[next(alphabet.len())]).collect()
+                    }
+                })
                 .collect();
             let pairs: Vec<(&str, &str)> = keys
                 .iter()
@@ -485,11 +503,40 @@ mod tests {
                     unique.push((k, v));
                 }
             }
-            let input: String = (0..120).map(|_| alphabet[next(4)]).collect();
             let r = Redactor::new(pairs.iter().copied()).unwrap();
             let expected = reference(&unique, &input);
-            let step = 1 + next(20);
+            let step = 1 + next(2 * value_len.1 + 64);
             let out = redact_in_steps(&r, input.as_bytes(), step);
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "step {step}");
+        }
+    }
+
+    #[test]
+    fn random_short_values_agree_with_the_reference() {
+        agree_with_reference(0x2545_f491_4f6c_dd1d, 400, (5, 10), 200);
+    }
+
+    #[test]
+    fn random_long_values_agree_with_the_reference() {
+        agree_with_reference(0x9e37_79b9_7f4a_7c15, 150, (9, 45), 3000);
+    }
+
+    #[test]
+    fn random_values_in_large_reads_agree_with_the_reference() {
+        // Reads of up to CHUNK bytes: the four lanes of the scan get long.
+        let mut next = xorshift(7);
+        let text: String = (0..200_000)
+            .map(|_| ['x', 'y', 'z', ' '][next(4)])
+            .collect();
+        let pairs = [
+            ("A", &text[1000..1006]),
+            ("B", &text[5000..5040]),
+            ("C", &text[99_990..100_020]),
+        ];
+        let r = Redactor::new(pairs).unwrap();
+        let expected = reference(&pairs, &text);
+        for step in [CHUNK, 65_536, 4_099] {
+            let out = redact_in_steps(&r, text.as_bytes(), step);
             assert_eq!(String::from_utf8(out).unwrap(), expected, "step {step}");
         }
     }
