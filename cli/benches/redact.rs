@@ -91,7 +91,8 @@ fn log_text(rng: &mut Rng, size: usize, values: &[String]) -> Vec<u8> {
         );
         for _ in 0..3 + rng.below(7) {
             s.push(' ');
-            s.push_str(*rng.pick(&words));
+            let word = words[rng.below(words.len())];
+            s.push_str(word);
         }
         let _ = write!(
             s,

@@ -136,8 +136,10 @@ Examples:
   ENVCLOAK_KEY=... envcloak run -- ./server --port 8080
   envcloak run --redact -- cargo test  values in its output show as [REDACTED:KEY]
 
-With --redact the command's stdout and stderr are pipes (each filtered like
-'envcloak redact'); signals are forwarded and its exit code passed through.")]
+With --redact the command's stdout and stderr are pipes, each filtered like
+'envcloak redact' (a program that buffers its output when it is not on a
+terminal prints in bursts); SIGINT, SIGTERM and SIGHUP are forwarded to it
+and its exit code is passed through (128+N when signal N ended it).")]
     Run(run::RunArgs),
     /// Copy stdin to stdout with every loaded value replaced by [REDACTED:KEY]
     #[command(after_help = "\

@@ -6,16 +6,25 @@
 //! benchmark in `cli/benches/redact.rs` compiles this very file.
 //!
 //! How it streams: input is read in large chunks (256 KiB; a pipe gives up
-//! to its own capacity per read) into one buffer. One Aho-Corasick
-//! automaton (leftmost-longest: of two values where one contains the other,
-//! the longer is replaced) finds the values in the chunk. Everything up to
-//! the first byte that could begin a value continuing past the end of the
-//! chunk is written out at once, and the output is flushed: a prompt or a
-//! partial line reaches the reader without waiting for a newline. Only that
-//! tail, at most (longest value − 1) bytes long, waits for the next read, so
-//! a value split across two reads (or two writes of the producer) is still
-//! found. The filter works on bytes: binary input, invalid UTF-8 and
-//! multi-line values pass through it unchanged except for the values.
+//! to its own capacity per read) into one buffer. Everything up to the
+//! first byte that could begin a value continuing past the end of the chunk
+//! is written out at once (unchanged spans straight from the buffer, with
+//! the labels between them, in one vectored write), and the output is
+//! flushed: a prompt or a partial line reaches the reader without waiting
+//! for a newline. Only that tail, at most (longest value − 1) bytes long,
+//! waits for the next read, so a value split across two reads (or two
+//! writes of the producer) is still found. The filter works on bytes:
+//! binary input, invalid UTF-8 and multi-line values pass through it
+//! unchanged except for the values.
+//!
+//! How it finds the values: one Aho-Corasick automaton over all of them,
+//! leftmost-longest (of two values where one contains the other, the longer
+//! is replaced; of two that overlap, the one that starts first), run
+//! anchored at each position where a value may start. Those positions come
+//! from a Wu-Manber shift table ([`Skip`]), which steps over log text
+//! three or four bytes at a time instead of feeding the automaton every
+//! byte: with 1,000 values that is the difference between ~150 MB/s and
+//! well over 500 MB/s (`benches/redact_vs_cat.sh`).
 
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
@@ -58,7 +67,7 @@ impl Skip {
     /// Bits of the head hash (a 32 KiB bitset).
     const HEAD_BITS: u32 = 18;
     /// Longer windows allow longer shifts but fill the table.
-    const MAX_WINDOW: usize = 32;
+    const MAX_WINDOW: usize = 16;
 
     fn new<'a>(values: impl Iterator<Item = &'a [u8]> + Clone) -> Skip {
         let m = values
