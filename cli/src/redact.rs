@@ -45,10 +45,10 @@ pub struct RunRedact {
     /// Filter the command's standard output and standard error through
     /// `envcloak redact` (each separately)
     #[arg(long)]
-    pub redact: bool,
+    redact: bool,
     /// With --redact: leave this key's value as it is (repeatable)
     #[arg(long = "public", value_name = "KEY", requires = "redact")]
-    pub public: Vec<String>,
+    public: Vec<String>,
 }
 
 impl RunRedact {

@@ -54,6 +54,20 @@ fn spawn(p: &Project, args: &[&str], envs: &[(&str, &str)]) -> Child {
         .expect("start envcloak")
 }
 
+/// Waits for `child`. A watchdog, not a timing assertion: a child still
+/// running after a minute is killed and the test fails instead of hanging.
+#[track_caller]
+fn wait(child: &mut Child) -> std::process::ExitStatus {
+    for _ in 0..6000 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    panic!("the command did not end");
+}
+
 /// Reads standard output in a thread: `next` hands over what arrives. A
 /// watchdog, not a timing assertion: if nothing arrives for a minute the
 /// child is killed and the test fails instead of hanging.
@@ -257,9 +271,25 @@ fn output_streams_before_stdin_closes() {
     assert_eq!(reader.until(&mut child, b"x "), b"x ");
     stdin.write_all(b"tream_42 done").unwrap();
     drop(stdin);
-    let status = child.wait().unwrap();
+    let status = wait(&mut child);
     assert_eq!(status.code(), Some(0));
     assert_eq!(reader.rest(), b"[REDACTED:TOKEN] done");
+}
+
+#[test]
+fn a_closed_stdout_ends_redact_like_sigpipe() {
+    let p = Project::new();
+    p.write(".env", "TOKEN=CANARY_pipe_77\n");
+    let out = p
+        .sh("yes 'line CANARY_pipe_77' | { \"$EC\" redact; echo $? >code; } | head -n 2")
+        .run()
+        .ok();
+    assert_eq!(
+        out.stdout(),
+        "line [REDACTED:TOKEN]\nline [REDACTED:TOKEN]\n"
+    );
+    assert_eq!(p.read_string("code"), "141\n");
+    assert!(!out.stderr.contains("CANARY_pipe_77"));
 }
 
 #[test]
@@ -439,7 +469,7 @@ fn run_redact_forwards_sigterm_to_the_command() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = child.wait().unwrap();
+    let status = wait(&mut child);
     let mut stderr = String::new();
     child
         .stderr
@@ -473,6 +503,6 @@ fn run_redact_keeps_the_first_line_prompt() {
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"ann\n").unwrap();
     drop(stdin);
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(wait(&mut child).code(), Some(0));
     assert_eq!(reader.rest(), b"hello ann [REDACTED:SECRET]\n");
 }
