@@ -192,7 +192,8 @@ fn raw_stderr() -> CmdResult<io::Stderr> {
 /// the command has exited and both pipes are closed (a background process
 /// that keeps them open is waited for, as in a shell pipeline).
 ///
-/// `Err` only when the command could not be started (the caller names it).
+/// `Err` when the command could not be started (the caller names it), or
+/// in the unlikely case that waiting for it failed.
 pub fn run_redacted(mut cmd: Command, redactor: Redactor) -> io::Result<ExitCode> {
     let redactor = Arc::new(redactor);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
