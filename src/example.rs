@@ -20,6 +20,7 @@
 //! | `@optional` | may be absent or empty |
 //! | `@type bool\|int\|float\|url\|csv\|json` | the value must cast to this type |
 //! | `@generate fernet\|hex:N\|urlsafe:N` | `init` fills it with a fresh Fernet key or N random bytes |
+//! | `@public` | not a secret: `envcloak redact` leaves its value alone |
 //!
 //! Apps can run the same check at start-up:
 //!
@@ -172,6 +173,8 @@ pub struct ExampleKey {
     pub ty: Option<ValueType>,
     /// `@generate`, if given.
     pub generate: Option<Generate>,
+    /// `true` with `@public`: not a secret, `redact` leaves its value alone.
+    pub public: bool,
     /// The comment text above the key, directives removed.
     pub description: String,
 }
@@ -226,6 +229,7 @@ impl Example {
                 required: true,
                 ty: None,
                 generate: None,
+                public: false,
                 description: String::new(),
             };
             // The comment block directly above the key, top to bottom.
@@ -249,6 +253,7 @@ impl Example {
                     match word {
                         "@required" => k.required = true,
                         "@optional" => k.required = false,
+                        "@public" => k.public = true,
                         "@type" => {
                             k.ty =
                                 Some(words.next().and_then(ValueType::parse).ok_or_else(|| {
@@ -283,7 +288,7 @@ impl Example {
                             return Err(parse_err(
                                 line_no,
                                 format!(
-                                    "unknown directive{shown} (use @required, @optional, @type, @generate)"
+                                    "unknown directive{shown} (use @required, @optional, @type, @generate, @public)"
                                 ),
                             ));
                         }

@@ -11,6 +11,7 @@ mod git;
 mod guard;
 mod out;
 mod platform;
+mod redact;
 mod run;
 mod secrets;
 mod team;
@@ -247,13 +248,32 @@ Examples:
   envcloak run -- cargo test
   ENVCLOAK_KEY=... envcloak run -- ./server --port 8080
   envcloak run --no-require-key -- cargo test   in CI, run even without the key
+  envcloak run --redact -- cargo test          values in its output show as [REDACTED:KEY]
 
 Fail closed: with --require-key, the default when CI is set (to anything but
 an empty value, false or 0), an encrypted file that exists but that no key
 opens stops run with exit 2 before the command starts. Without it, run warns
 and starts the command without the encrypted values. A key that does not
-open the file is an error either way.")]
+open the file is an error either way.
+
+With --redact the command's stdout and stderr are pipes, each filtered like
+'envcloak redact' (a program that buffers its output when it is not on a
+terminal prints in bursts); SIGINT, SIGTERM and SIGHUP are forwarded to it
+and its exit code is passed through (128+N when signal N ended it).")]
     Run(run::RunArgs),
+    /// Copy stdin to stdout with every loaded value replaced by [REDACTED:KEY]
+    #[command(after_help = "\
+Examples:
+  ./deploy.sh 2>&1 | envcloak redact             hide the values in a log
+  envcloak redact --public DATABASE_HOST < app.log
+  envcloak run --redact -- cargo test            the same for a command's stdout and stderr
+
+The values are those of every key that .env, .env.enc (and a profile's
+files) define, as the command sees them (the environment may override them).
+Values shorter than 6 characters are left alone, and so are keys marked
+'# @public' in .env.example or given with --public. Output is written as
+it comes: only bytes that could begin a value wait for the next read.")]
+    Redact(redact::RedactArgs),
     /// New key first in the keyring, file re-encrypted; old key kept until --drop-old
     #[command(after_help = "\
 Examples:
@@ -388,6 +408,7 @@ fn cli_main() -> ExitCode {
         Command::Get(a) => run::get(g, a),
         Command::Ls(a) => run::ls(g, a),
         Command::Run(a) => run::run(g, a),
+        Command::Redact(a) => redact::redact(g, a),
         Command::Check(a) => team::check(g, a),
         Command::Init(a) => team::init(g, a),
         Command::Diff(a) => diff::diff(g, a),

@@ -58,6 +58,8 @@ pub struct RunArgs {
     /// a warning), even in CI
     #[arg(long, overrides_with = "require_key")]
     no_require_key: bool,
+    #[command(flatten)]
+    redact: crate::redact::RunRedact,
     /// The command and its arguments (after --)
     #[arg(required = true, trailing_var_arg = true)]
     command: Vec<OsString>,
@@ -263,7 +265,11 @@ pub fn run(g: &Global, a: RunArgs) -> CmdResult {
             }
         }
     }
+    let redactor = a.redact.redactor(&cfg)?;
     drop(cfg);
+    if let Some(r) = redactor {
+        return crate::redact::run_redacted(cmd, r).map_err(|e| start_failure(program, &e));
+    }
     exec(cmd, program)
 }
 
