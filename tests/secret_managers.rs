@@ -1,5 +1,5 @@
 //! The library's side of the AWS Secrets Manager recipe
-//! (docs/secret-managers.md): a `Config` built with
+//! (the README): a `Config` built with
 //! `ENVCLOAK_KEY_CMD` in the environment given to the builder opens
 //! `.env.enc` with the key the real `aws` CLI fetches from moto's server on
 //! 127.0.0.1; a missing secret is an [`Error::Key`] from `ENVCLOAK_KEY_CMD`.

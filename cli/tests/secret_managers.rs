@@ -1,4 +1,4 @@
-//! The AWS recipes of docs/secret-managers.md ("Keys in a secret
+//! The AWS recipes of the README ("Keys in a secret
 //! manager"), tested for real: a Fernet key stored in Secrets Manager and
 //! in SSM Parameter Store (SecureString) with the real `aws` CLI, against
 //! moto's server on 127.0.0.1, then `envcloak run` and `envcloak get` with

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 /// The variable that names the virtual environment.
 pub const VENV_VAR: &str = "ENVCLOAK_TEST_AWS_VENV";
 
-/// The recipes of docs/secret-managers.md, as a user types them.
+/// The recipes of the README, as a user types them.
 pub fn secrets_manager_cmd(secret_id: &str) -> String {
     format!(
         "aws secretsmanager get-secret-value --secret-id {secret_id} --query SecretString --output text"
