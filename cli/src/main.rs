@@ -291,9 +291,10 @@ Examples:
   envcloak check
   envcloak check --strict --format json   (warnings fail too; for CI)
 
-Warnings include shadowed definitions: a key set in two layers, where the
-higher one hides the other (DEBUG: .env:4 hides .env.enc:2; the environment
-hiding a file counts too). 'envcloak ls --all' shows every definition.")]
+Warnings include shadowed definitions: a key set in two files, where the
+higher one hides the other (DEBUG: .env:4 hides .env.enc:2). The environment
+overriding a file is deliberate in CI and deployments and is not reported;
+'envcloak ls --all' shows every definition, the environment's included.")]
     Check(team::CheckArgs),
     /// Create .env from .env.example, generating the values it marks
     #[command(after_help = "\

@@ -338,6 +338,7 @@ pub fn encrypt(g: &Global, a: EncryptArgs) -> CmdResult {
             f
         }
     })?;
+    ui::ensure_key_file_ignored(&output, &access)?;
     if done == vault::Replaced::Unchanged {
         ui::note(format!("{} is already up to date", output.display()));
         return ok();
@@ -952,6 +953,7 @@ pub fn set(g: &Global, a: SetArgs) -> CmdResult {
     ui::ensure_lock_ignored(&[&path])?;
     vault::set(&path, &access, &ui::lock_options()?, &a.key, &value)?;
     ui::note(format!("set {} in {}", a.key, path.display()));
+    ui::ensure_key_file_ignored(&path, &access)?;
     warn_hidden(g, &path, &a.key, Changed::Set);
     ok()
 }

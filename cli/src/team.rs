@@ -132,7 +132,13 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
             "{} already exists; nothing changed",
             target.display()
         ))
-        .hint("'envcloak check' shows what it lacks; --force replaces it, keeping a backup"));
+        .hint(if a.encrypt {
+            "it is the team's file: change it with 'envcloak set', 'unset' or 'edit'; \
+             --force starts it over from the example, replacing every team value \
+             (a backup is kept)"
+        } else {
+            "'envcloak check' shows what it lacks; --force replaces it, keeping a backup"
+        }));
     }
     // The layers the new .env sits beside, opened before anything is
     // written: a key that does not open .env.enc stops here.

@@ -223,6 +223,25 @@ pub fn ensure_ignored(path: &Path) -> CmdResult<()> {
     Ok(())
 }
 
+/// Makes sure git ignores the project key file (`.env.key`,
+/// `.env.<profile>.key`) that opens `encrypted` under `access`, when the key
+/// comes from one: a key file made by hand or copied from a teammate is
+/// otherwise one `git add -A` away from being committed. Keys named with
+/// `--key-file` or `ENVCLOAK_KEY_FILE` live where the user put them and are
+/// left alone.
+pub fn ensure_key_file_ignored(
+    encrypted: &Path,
+    access: &envcloak::vault::Access,
+) -> CmdResult<()> {
+    if let Ok(Some(envcloak::keys::KeySource::KeyFile(file))) =
+        envcloak::vault::key_source(encrypted, access)
+        && !envcloak::gitignore::is_ignored(&file)
+    {
+        ensure_ignored(&file)?;
+    }
+    Ok(())
+}
+
 /// Makes sure git ignores `path`, adding `pattern` to the `.gitignore`
 /// beside it when it does not.
 pub fn ensure_ignored_as(path: &Path, pattern: &str) -> CmdResult<()> {

@@ -839,3 +839,33 @@ fn help_shows_the_new_options_with_examples() {
         }
     }
 }
+
+#[test]
+fn a_key_file_made_by_hand_is_kept_out_of_git_by_encrypt_and_set() {
+    // A key copied from a teammate or a password manager, not made by
+    // `keygen --write`: `encrypt` (and `set`) make sure git ignores it.
+    for first in ["encrypt", "set"] {
+        let p = Project::new();
+        p.git_init();
+        let value = canary("hand");
+        if first == "encrypt" {
+            let key = p.keygen();
+            p.write_mode(".env.key", format!("{key}\n"), 0o600);
+            p.write(".env", format!("A={value}\n"));
+            p.envcloak(&["encrypt"]).run().ok().hides(&value);
+        } else {
+            let key = p.encrypt_with_env_key(&format!("A={value}\n"));
+            std::fs::remove_file(p.p(".gitignore")).ok();
+            p.write_mode(".env.key", format!("{key}\n"), 0o600);
+            assert!(!p.ignored(".env.key"));
+            p.envcloak(&["set", "B", "x"]).run().ok().hides(&value);
+        }
+        assert!(p.ignored(".env.key"), "{first}: .env.key is not ignored");
+        let staged = p.command("git", &["add", "-A", "--dry-run"]).run().ok();
+        assert!(
+            !staged.stdout().contains(".env.key"),
+            "{first}: {}",
+            staged.stdout()
+        );
+    }
+}
