@@ -284,6 +284,7 @@ mod layer;
 pub mod merge;
 #[cfg(feature = "config-rs")]
 mod settings;
+pub mod team;
 pub mod vault;
 
 use std::sync::OnceLock;
