@@ -378,6 +378,13 @@ impl Recipients {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
+            if line.starts_with("<<<<<<<") || line.starts_with(">>>>>>>") || line == "=======" {
+                return Err(err(
+                    n,
+                    "unresolved merge conflict: keep the members of both sides, remove the \
+                     markers, then run 'envcloak team sync'",
+                ));
+            }
             if looks_private(line) {
                 return Err(err(
                     n,
@@ -1352,6 +1359,7 @@ pub fn covered_files(root: &Path, profile: Option<&str>) -> Vec<PathBuf> {
 
 /// What [`rekey`] did.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct Rekeyed {
     /// The encrypted files re-encrypted with the new key.
     pub files: Vec<PathBuf>,
@@ -1362,18 +1370,22 @@ pub struct Rekeyed {
     pub key_file: Option<PathBuf>,
 }
 
-/// A new Fernet key first in the keyring (the old keys kept after it, so
-/// git history still opens for the members), every encrypted file the
+/// A new keyring of one fresh Fernet key, every encrypted file the
 /// keyring covers ([`covered_files`]) that `old` opens re-encrypted with it,
-/// and the keyring sealed to `members` into `sealed` — the caller holds
-/// `lock`, the directory's write lock, from before it read anything. A
-/// password-mode file, or one `old` does not open, is left alone. A bare key
-/// file (`.env.key`) that held `old` is rewritten with the new keyring, so
-/// that it keeps opening the files.
+/// and the new keyring sealed to `members` into the sealed file — the
+/// caller holds `lock`, the directory's write lock, from before it read
+/// anything. A password-mode file, or one `old` does not open, is left
+/// alone. A bare key file (`.env.key`) that held `old` is rewritten with the
+/// new keyring, so that it keeps opening the files.
 ///
-/// Order (each step atomic): the files first, then the sealed keyring, then
-/// the key file. A crash in between leaves files that the new keyring opens
-/// and the old sealed keyring does not: the caller reports which.
+/// The old keys are not kept: whoever still holds them (a removed member)
+/// could otherwise forge files that the team's keyring accepts. Git history
+/// stays readable with the old sealed keyring from that history.
+///
+/// Order, each step atomic: the sealed keyring holding the new and the old
+/// keys (to `members` only), the files, then the sealed keyring with the new
+/// key alone, then the key file. An interruption anywhere leaves a sealed
+/// keyring that opens every file.
 pub fn rekey(
     root: &Path,
     profile: Option<&str>,
@@ -1383,13 +1395,10 @@ pub fn rekey(
 ) -> Result<Rekeyed> {
     let sealed = sealed_file(root, profile);
     lock.check_covers(&sealed)?;
-    let mut keys = vec![crypto::Key::generate()];
-    keys.extend(old.keys().iter().cloned());
-    let ring = Keyring::new(keys).map_err(|e| Error::Key {
-        origin: sealed.display().to_string().into(),
-        reason: e.to_string().into(),
-    })?;
-    // Open every file first: nothing is written unless all of them open.
+    let ring = Keyring::from(crypto::Key::generate());
+    let both = union(&ring, old)?;
+    // Open every file first: nothing is written unless the keyring opens
+    // each that it covers (or the file is not its).
     let mut opened = Vec::new();
     for f in covered_files(root, profile) {
         lock.check_covers(&f)?;
@@ -1403,9 +1412,10 @@ pub fn rekey(
         };
         opened.push((f, text));
     }
-    // Seal the keyring to the members before anything changes: an error
-    // here (no member left) leaves every file as it was.
-    let sealed_text = seal(&ring, members, &sealed)?;
+    // Sealing fails (no member left) before anything is written.
+    let both_text = seal(&both, members, &sealed)?;
+    let new_text = seal(&ring, members, &sealed)?;
+    fsio::write_atomic(&sealed, both_text.as_bytes(), None)?;
     let mut done = Rekeyed::default();
     for (f, text) in &opened {
         crate::vault::seal(f, text, &crate::vault::Sealer::Keys(ring.clone()), lock)?;
@@ -1419,7 +1429,7 @@ pub fn rekey(
         }
         done.files.push(f.clone());
     }
-    fsio::write_atomic(&sealed, sealed_text.as_bytes(), None)?;
+    fsio::write_atomic(&sealed, new_text.as_bytes(), None)?;
     let bare = match profile {
         Some(p) => root.join(format!(".env.{p}.key")),
         None => root.join(".env.key"),

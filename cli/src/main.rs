@@ -8,6 +8,7 @@
 mod diff;
 mod git;
 mod guard;
+mod members;
 mod out;
 mod run;
 mod secrets;
@@ -179,6 +180,16 @@ Examples:
   envcloak git enroll --hook         and the pre-commit guard
   envcloak git disenroll             undo all of it")]
     Git(git::GitArgs),
+    /// Per-person access: the keyring sealed to each member's SSH or age key
+    #[command(after_help = "\
+Examples:
+  envcloak team add ~/.ssh/id_ed25519.pub      seal the keyring to you (.env.key.age)
+  envcloak team add --name bob bob.pub         and to a teammate
+  envcloak team rm bob                         new key, files re-encrypted, bob cut off
+  envcloak team ls                             who can open what
+  envcloak team sync                           re-seal after a merge of .env.recipients
+  envcloak team whoami                         the line to hand to a member")]
+    Team(members::TeamArgs),
 }
 
 /// The exit code after a panic (EX_SOFTWARE: "internal software error").
@@ -215,6 +226,7 @@ fn cli_main() -> ExitCode {
         Err(e) => return usage::report(&e),
     };
     let g = &cli.global;
+    envcloak::team::set_passphrase_prompt(members::ask_passphrase);
     if matches!(
         cli.command,
         Command::Init(_)
@@ -242,6 +254,7 @@ fn cli_main() -> ExitCode {
         Command::Init(a) => team::init(g, a),
         Command::Diff(a) => diff::diff(g, a),
         Command::Git(a) => git::git(g, a),
+        Command::Team(a) => members::team(g, a),
     };
     match result {
         Ok(code) => out::exit_code(code),
