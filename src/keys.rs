@@ -367,18 +367,29 @@ fn open_sealed(path: &Path, search: &Search<'_>) -> Result<Option<Keyring>> {
     hasher.update(path.as_os_str().as_encoded_bytes());
     hasher.update([0]);
     hasher.update(&contents[..]);
-    for var in ["ENVCLOAK_IDENTITY", "ENVCLOAK_IDENTITY_FILE", "HOME", "XDG_CONFIG_HOME"] {
+    for var in [
+        "ENVCLOAK_IDENTITY",
+        "ENVCLOAK_IDENTITY_FILE",
+        "HOME",
+        "XDG_CONFIG_HOME",
+    ] {
         hasher.update([0]);
         hasher.update(Zeroizing::new((search.env)(var).unwrap_or_default()).as_bytes());
     }
     let id: [u8; 32] = hasher.finalize().into();
     let cache = OPENED.get_or_init(Default::default);
-    if let Some(ring) = cache.lock().unwrap_or_else(PoisonError::into_inner).get(&id) {
+    if let Some(ring) = cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&id)
+    {
         return Ok(Some(ring.clone()));
     }
     let ids = Identities::find(search.env)?;
     let prompt = crate::team::passphrase_prompt();
-    let prompt_ref = prompt.as_ref().map(|p| p as &dyn Fn(&str) -> Option<Zeroizing<String>>);
+    let prompt_ref = prompt
+        .as_ref()
+        .map(|p| p as &dyn Fn(&str) -> Option<Zeroizing<String>>);
     match ids.open(&contents, path, prompt_ref) {
         Ok(ring) => {
             cache

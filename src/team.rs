@@ -231,7 +231,10 @@ impl Recipient {
             "ssh-ed25519" => KeyKind::SshEd25519,
             "ssh-rsa" => KeyKind::SshRsa,
             "" => return Err(recipient_error("empty: expected a public key")),
-            _ if first.starts_with("ssh-") || first.starts_with("ecdsa-") || first.starts_with("sk-") => {
+            _ if first.starts_with("ssh-")
+                || first.starts_with("ecdsa-")
+                || first.starts_with("sk-") =>
+            {
                 return Err(recipient_error(
                     "unsupported SSH key type: use an ssh-ed25519 or ssh-rsa key, or an age1… recipient",
                 ));
@@ -522,7 +525,13 @@ pub fn seal(keyring: &Keyring, members: &Recipients, path: &Path) -> Result<Stri
             ),
         ));
     }
-    let fail = |what: &str| sealed_err(path, TeamErrorKind::Sealed, format!("could not seal: {what}"));
+    let fail = |what: &str| {
+        sealed_err(
+            path,
+            TeamErrorKind::Sealed,
+            format!("could not seal: {what}"),
+        )
+    };
     let recipients: Vec<Box<dyn age::Recipient + Send>> = members
         .members()
         .iter()
@@ -686,12 +695,10 @@ impl Identities {
         let explicit = env(IDENTITY_FILE_VAR).is_some_and(|f| !f.trim().is_empty());
         for (i, (path, name)) in identity_files(env).into_iter().enumerate() {
             let text = match std::fs::metadata(&path) {
-                Ok(m) if m.is_file() && m.len() <= MAX_TEXT as u64 => {
-                    match std::fs::read(&path) {
-                        Ok(b) => String::from_utf8(b).map(Zeroizing::new).ok(),
-                        Err(_) => None,
-                    }
-                }
+                Ok(m) if m.is_file() && m.len() <= MAX_TEXT as u64 => match std::fs::read(&path) {
+                    Ok(b) => String::from_utf8(b).map(Zeroizing::new).ok(),
+                    Err(_) => None,
+                },
                 Ok(_) => None,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && !(explicit && i == 0) => {
                     continue;
@@ -736,7 +743,12 @@ impl Identities {
     /// Opens sealed (armored or binary) age `contents` read from `path` to
     /// the keyring inside. A protected SSH key is unlocked only when it is a
     /// recipient of the file, with `prompt`.
-    pub fn open(&self, contents: &[u8], path: &Path, prompt: Option<Prompt<'_>>) -> Result<Keyring> {
+    pub fn open(
+        &self,
+        contents: &[u8],
+        path: &Path,
+        prompt: Option<Prompt<'_>>,
+    ) -> Result<Keyring> {
         let raw = dearmor(contents, path)?;
         let header = Header::parse(&raw);
         let mut usable: Vec<Box<dyn age::Identity>> = Vec::new();
@@ -805,7 +817,11 @@ impl Identities {
             )
         })?;
         let text = std::str::from_utf8(&plain).map_err(|_| {
-            sealed_err(path, TeamErrorKind::Sealed, "does not hold a keyring (not UTF-8)")
+            sealed_err(
+                path,
+                TeamErrorKind::Sealed,
+                "does not hold a keyring (not UTF-8)",
+            )
         })?;
         Keyring::parse(text).map_err(|e| {
             sealed_err(
@@ -909,6 +925,8 @@ impl Header {
             let text = String::from_utf8_lossy(rest);
             let mut words = text.split(' ');
             match words.next() {
+                // Stanzas that age adds to keep the format flexible.
+                Some(t) if t.ends_with("-grease") => {}
                 Some("ssh-ed25519" | "ssh-rsa") => {
                     h.ssh_tags.extend(words.next().map(str::to_owned));
                 }
@@ -1039,9 +1057,7 @@ pub fn open_any(
             }
         }
     }
-    Err(first_err.unwrap_or_else(|| {
-        sealed_err(path, TeamErrorKind::Sealed, "nothing to open")
-    }))
+    Err(first_err.unwrap_or_else(|| sealed_err(path, TeamErrorKind::Sealed, "nothing to open")))
 }
 
 /// Every version of the sealed file at `path` worth trying after a merge:
@@ -1143,7 +1159,11 @@ pub struct Problem {
 /// supplies `HOME` and the `ENVCLOAK_IDENTITY*` variables).
 ///
 /// For `check`: print each as `path: message`; `error` ones fail it.
-pub fn problems(root: &Path, profile: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Vec<Problem> {
+pub fn problems(
+    root: &Path,
+    profile: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<Problem> {
     let sealed = sealed_file(root, profile);
     let rfile = recipients_file(root, profile);
     let mut out = Vec::new();
@@ -1511,13 +1531,18 @@ pub fn my_recipient(env: &dyn Fn(&str) -> Option<String>) -> Result<MyRecipient>
         reason: reason.into(),
     })?;
     let Some(Id::Age(id)) = ids.into_iter().next() else {
-        return Err(sealed_err(&path, TeamErrorKind::Identity, "holds no age identity"));
+        return Err(sealed_err(
+            &path,
+            TeamErrorKind::Identity,
+            "holds no age identity",
+        ));
     };
-    let recipient = Recipient::parse(&id.to_public().to_string()).map_err(|reason| Error::Team {
-        path: path.clone(),
-        kind: TeamErrorKind::Identity,
-        reason: reason.into(),
-    })?;
+    let recipient =
+        Recipient::parse(&id.to_public().to_string()).map_err(|reason| Error::Team {
+            path: path.clone(),
+            kind: TeamErrorKind::Identity,
+            reason: reason.into(),
+        })?;
     Ok(MyRecipient {
         recipient,
         source: name,

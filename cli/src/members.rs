@@ -74,7 +74,7 @@ pub struct AddArgs {
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
     /// A public key (ssh-ed25519/ssh-rsa line or age1…) or a .pub file
-    #[arg(value_name = "RECIPIENT|FILE.pub")]
+    #[arg(value_name = "RECIPIENT|FILE.pub", allow_hyphen_values = true)]
     recipient: String,
 }
 
@@ -412,7 +412,10 @@ fn keyrings(p: &Paths) -> Vec<Option<String>> {
         .flatten()
         .filter_map(|e| {
             let n = e.file_name().to_string_lossy().into_owned();
-            let prof = n.strip_prefix(".env.")?.strip_suffix(".recipients")?.to_owned();
+            let prof = n
+                .strip_prefix(".env.")?
+                .strip_suffix(".recipients")?
+                .to_owned();
             envcloak::valid_profile(&prof).then_some(prof)
         })
         .collect();
@@ -475,7 +478,9 @@ fn ls(g: &Global) -> CmdResult {
         }
     }
     if !any {
-        out::line("no team yet: 'envcloak team add ~/.ssh/id_ed25519.pub' seals the keyring to you");
+        out::line(
+            "no team yet: 'envcloak team add ~/.ssh/id_ed25519.pub' seals the keyring to you",
+        );
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
