@@ -948,15 +948,18 @@ impl Header {
 /// uses for a protected SSH key: the CLI installs one that asks on the
 /// terminal. Without it, such a key is an error naming it. Set once; later
 /// calls are ignored.
-pub fn set_passphrase_prompt(prompt: fn(&str) -> Option<Zeroizing<String>>) {
+pub fn set_passphrase_prompt(prompt: GlobalPrompt) {
     let _ = PROMPT.set(prompt);
 }
 
-static PROMPT: std::sync::OnceLock<fn(&str) -> Option<Zeroizing<String>>> =
-    std::sync::OnceLock::new();
+/// The process-wide prompt of [`set_passphrase_prompt`]: a plain function,
+/// as [`Prompt`] describes.
+pub type GlobalPrompt = fn(&str) -> Option<Zeroizing<String>>;
+
+static PROMPT: std::sync::OnceLock<GlobalPrompt> = std::sync::OnceLock::new();
 
 /// The prompt given to [`set_passphrase_prompt`], if any.
-pub fn passphrase_prompt() -> Option<fn(&str) -> Option<Zeroizing<String>>> {
+pub fn passphrase_prompt() -> Option<GlobalPrompt> {
     PROMPT.get().copied()
 }
 
