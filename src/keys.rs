@@ -183,10 +183,11 @@ pub fn places(search: &Search<'_>) -> Vec<String> {
     for file in key_files(search) {
         out.push(file.display().to_string());
     }
-    for file in sealed_files(search) {
+    let (sealed, own) = sealed_files(search);
+    for file in sealed {
         out.push(sealed_place(&file, search));
     }
-    if own_sealed(search).is_some() {
+    if own {
         // The base sources do not count for a profile with its own keyring.
         let base = search.encrypted.with_file_name(".env.key");
         out.retain(|p| p != "ENVCLOAK_KEY" && *p != base.display().to_string());
@@ -195,31 +196,29 @@ pub fn places(search: &Search<'_>) -> Vec<String> {
 }
 
 /// The sealed keyrings looked at: the file's own (`.env.<profile>.key.age`),
-/// then the base one (`.env.key.age`) unless the own one exists.
-fn sealed_files(search: &Search<'_>) -> Vec<PathBuf> {
+/// then the base one (`.env.key.age`) unless the own one exists; and
+/// whether it does — a profile's file then uses only its own sources (plus
+/// the explicit `ENVCLOAK_KEY_FILE` and `ENVCLOAK_KEY_CMD`). One stat for
+/// `.env.enc`, one more for a profile's file.
+fn sealed_files(search: &Search<'_>) -> (Vec<(PathBuf, bool)>, bool) {
     let own = crate::team::sealed_for(search.encrypted);
     let base = search.encrypted.with_file_name(".env.key.age");
-    if own == base || own_sealed(search).is_some() {
-        vec![own]
+    let own_exists = own.exists();
+    if own == base {
+        (vec![(own, own_exists)], false)
+    } else if own_exists {
+        (vec![(own, true)], true)
     } else {
-        vec![own, base]
+        let base_exists = base.exists();
+        (vec![(own, false), (base, base_exists)], false)
     }
-}
-
-/// The file's own sealed keyring when it is a profile's and exists: then
-/// only the profile's own sources count (plus the explicit
-/// `ENVCLOAK_KEY_FILE` and `ENVCLOAK_KEY_CMD`).
-fn own_sealed(search: &Search<'_>) -> Option<PathBuf> {
-    let own = crate::team::sealed_for(search.encrypted);
-    let base = search.encrypted.with_file_name(".env.key.age");
-    (own != base && own.exists()).then_some(own)
 }
 
 /// A sealed keyring as a place looked in, saying why it did not give a key
 /// when it exists: no identity, or none that is a recipient.
-fn sealed_place(file: &Path, search: &Search<'_>) -> String {
+fn sealed_place((file, exists): &(PathBuf, bool), search: &Search<'_>) -> String {
     let mut out = file.display().to_string();
-    if file.exists() {
+    if *exists {
         let why = match crate::team::Identities::find(search.env) {
             Ok(ids) if ids.is_empty() => "no SSH or age identity found".to_owned(),
             Ok(ids) => format!(
@@ -296,11 +295,11 @@ pub fn find(search: &Search<'_>) -> Result<Option<Found>> {
         let exists = file.exists();
         sources.push((KeySource::KeyFile(file), exists));
     }
-    for file in sealed_files(search) {
-        let exists = file.exists();
+    let (sealed, own) = sealed_files(search);
+    for (file, exists) in sealed {
         sources.push((KeySource::Sealed(file), exists));
     }
-    if own_sealed(search).is_some() {
+    if own {
         // Once `.env.<profile>.key.age` exists, the base sources never open
         // (nor, through a write, re-seal) the profile's file.
         let base = search.encrypted.with_file_name(".env.key");

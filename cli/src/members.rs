@@ -291,6 +291,7 @@ fn add(g: &Global, a: AddArgs) -> CmdResult {
             write_recipients(&p, &members, lock)?;
         }
     }
+    unignore(&[&p.recipients, &p.sealed])?;
     out::line(format!(
         "added {shown}; {} is sealed to {} member(s)",
         p.sealed.display(),
@@ -302,6 +303,30 @@ fn add(g: &Global, a: AddArgs) -> CmdResult {
         p.sealed.display()
     ));
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The team's files are committed: a `.env.*` rule in `.gitignore` must not
+/// hide them (a `!NAME` rule is added, and said).
+fn unignore(paths: &[&Path]) -> CmdResult<()> {
+    for path in paths {
+        let dir = envcloak::fsio::parent_dir(path);
+        if envcloak::gitignore::in_work_tree(&dir) && envcloak::gitignore::is_ignored(path) {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let pattern = format!(
+                "!{}",
+                envcloak::gitignore::escape(&name)
+                    .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?
+            );
+            let added = envcloak::gitignore::add_patterns(&dir, &[pattern])?;
+            for a in added {
+                ui::note(format!(
+                    "added {a} to {} (the file is committed)",
+                    dir.join(".gitignore").display()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn list(files: &[PathBuf]) -> String {
@@ -502,6 +527,7 @@ fn sync(g: &Global, a: SyncArgs) -> CmdResult {
     }
     let (ring, from) = current_keyring(g, &p)?;
     let base = from.as_deref().is_some_and(|f| f.starts_with("base:"));
+    unignore(&[&p.recipients, &p.sealed])?;
     let extra = team::problems(&p.root, p.profile.as_deref(), &env)
         .iter()
         .any(|pr| pr.message.contains("does not list"));
