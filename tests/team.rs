@@ -223,7 +223,7 @@ fn identity_files_are_found_in_the_documented_places() {
     let h = home.path().to_str().unwrap();
     let x = xdg.to_str().unwrap();
     let ids = Identities::find(&env_of(&[("HOME", h), ("XDG_CONFIG_HOME", x)])).unwrap();
-    assert_eq!(ids.sources(), [format!("~/xdg/envcloak/identity.txt")]);
+    assert_eq!(ids.sources(), ["~/xdg/envcloak/identity.txt"]);
     // ENVCLOAK_IDENTITY_FILE comes before it; one that is missing is an error.
     let other = home.path().join("ci.txt");
     std::fs::write(&other, format!("{}\n", person().identity)).unwrap();
@@ -386,7 +386,7 @@ fn a_profile_with_its_own_sealed_keyring_ignores_the_base_sources() {
     )
     .unwrap();
     drop(lock);
-    assert_eq!(done.files, [prod.clone()]);
+    assert_eq!(done.files, std::slice::from_ref(&prod));
     assert_eq!(done.keys, ["DB"]);
     // Bob: nothing, even with the base keyring in ENVCLOAK_KEY or .env.key.
     assert!(search(&bob_env).unwrap().is_none());
