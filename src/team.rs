@@ -751,71 +751,55 @@ impl Identities {
     ) -> Result<Keyring> {
         let raw = dearmor(contents, path)?;
         let header = Header::parse(&raw);
+        // Keys that need no passphrase first; a protected key is unlocked
+        // only when it is a recipient and nothing else opened the file.
         let mut usable: Vec<Box<dyn age::Identity>> = Vec::new();
-        let mut locked: Vec<String> = Vec::new();
+        let mut protected = Vec::new();
         for (name, id) in &self.found {
             match id {
                 Id::Age(a) => usable.push(Box::new(a.clone())),
                 Id::Ssh(age::ssh::Identity::Encrypted(enc)) => {
                     let full = age::ssh::Identity::Encrypted(enc.clone());
-                    let Ok(r) = age::ssh::Recipient::try_from(full) else {
-                        continue;
-                    };
-                    let Ok(rec) = Recipient::parse(&r.to_string()) else {
-                        continue;
-                    };
-                    if !rec.ssh_tag().is_some_and(|t| header.ssh_tags.contains(&t)) {
-                        continue;
-                    }
-                    let asked = prompt.and_then(|p| p(name));
-                    let Some(pass) = asked else {
-                        locked.push(name.clone());
-                        continue;
-                    };
-                    let pass = SecretString::from(pass.as_str().to_owned());
-                    match enc.decrypt(pass) {
-                        Ok(key) => usable.push(Box::new(age::ssh::Identity::from(key))),
-                        Err(_) => {
-                            return Err(sealed_err(
-                                path,
-                                TeamErrorKind::WrongPassphrase,
-                                format!("the passphrase for {name} is not right"),
-                            ));
-                        }
+                    let is_recipient = age::ssh::Recipient::try_from(full)
+                        .ok()
+                        .and_then(|r| Recipient::parse(&r.to_string()).ok())
+                        .and_then(|r| r.ssh_tag())
+                        .is_some_and(|t| header.ssh_tags.contains(&t));
+                    if is_recipient {
+                        protected.push((name, enc));
                     }
                 }
                 Id::Ssh(s) => usable.push(Box::new(s.clone())),
             }
         }
-        let decryptor = age::Decryptor::new_buffered(&raw[..]).map_err(|_| {
-            sealed_err(
-                path,
-                TeamErrorKind::Sealed,
-                "not an age file, or damaged: restore it from git, or re-create it with 'envcloak team sync'",
-            )
-        })?;
-        let result = decryptor.decrypt(usable.iter().map(|i| i.as_ref()));
-        let mut reader = match result {
-            Ok(r) => r,
-            Err(age::DecryptError::NoMatchingKeys) => {
-                return Err(self.not_a_recipient(path, &locked));
+        let mut plain = try_decrypt(&raw, &usable, path)?;
+        let mut locked: Vec<String> = Vec::new();
+        if plain.is_none() && !protected.is_empty() {
+            usable.clear();
+            for (name, enc) in protected {
+                let Some(pass) = prompt.and_then(|p| p(name)) else {
+                    locked.push(name.clone());
+                    continue;
+                };
+                let pass = SecretString::from(pass.as_str().to_owned());
+                match enc.decrypt(pass) {
+                    Ok(key) => usable.push(Box::new(age::ssh::Identity::from(key))),
+                    Err(_) => {
+                        return Err(sealed_err(
+                            path,
+                            TeamErrorKind::WrongPassphrase,
+                            format!("the passphrase for {name} is not right"),
+                        ));
+                    }
+                }
             }
-            Err(_) => {
-                return Err(sealed_err(
-                    path,
-                    TeamErrorKind::Sealed,
-                    "could not be decrypted (damaged or modified): restore it from git",
-                ));
+            if !usable.is_empty() {
+                plain = try_decrypt(&raw, &usable, path)?;
             }
+        }
+        let Some(plain) = plain else {
+            return Err(self.not_a_recipient(path, &locked));
         };
-        let mut plain = Zeroizing::new(Vec::new());
-        reader.read_to_end(&mut plain).map_err(|_| {
-            sealed_err(
-                path,
-                TeamErrorKind::Sealed,
-                "could not be decrypted (damaged or modified): restore it from git",
-            )
-        })?;
         let text = std::str::from_utf8(&plain).map_err(|_| {
             sealed_err(
                 path,
@@ -871,6 +855,37 @@ impl Identities {
             ),
         )
     }
+}
+
+/// Decrypts the age file `raw` with `identities`: `None` when none of them
+/// is a recipient.
+fn try_decrypt(
+    raw: &[u8],
+    identities: &[Box<dyn age::Identity>],
+    path: &Path,
+) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    let damaged = || {
+        sealed_err(
+            path,
+            TeamErrorKind::Sealed,
+            "could not be decrypted (damaged or modified): restore it from git",
+        )
+    };
+    let decryptor = age::Decryptor::new_buffered(raw).map_err(|_| {
+        sealed_err(
+            path,
+            TeamErrorKind::Sealed,
+            "not an age file, or damaged: restore it from git, or re-create it with 'envcloak team sync'",
+        )
+    })?;
+    let mut reader = match decryptor.decrypt(identities.iter().map(|i| i.as_ref())) {
+        Ok(r) => r,
+        Err(age::DecryptError::NoMatchingKeys) => return Ok(None),
+        Err(_) => return Err(damaged()),
+    };
+    let mut plain = Zeroizing::new(Vec::new());
+    reader.read_to_end(&mut plain).map_err(|_| damaged())?;
+    Ok(Some(plain))
 }
 
 /// The binary age file inside `contents` (armored or not). Conflict
@@ -1104,9 +1119,8 @@ pub fn candidates(path: &Path) -> Vec<Vec<u8>> {
 /// neither side opens (the driver then leaves the conflict, and
 /// `envcloak team sync` resolves it once `.env.recipients` is merged).
 ///
-/// When both sides open and hold different keyrings (each branch
-/// re-keyed), ours wins and theirs' keys are kept after ours, so files
-/// sealed on either branch still open.
+/// When both sides open, ours is used: if theirs holds another keyring
+/// (one branch re-keyed to remove someone), its keys are not brought back.
 pub fn reseal_merged(
     ours: &[u8],
     theirs: &[u8],
@@ -1116,15 +1130,36 @@ pub fn reseal_merged(
     prompt: Option<Prompt<'_>>,
 ) -> Result<String> {
     let ids = Identities::find(env)?;
-    let a = ids.open(ours, path, prompt);
-    let b = ids.open(theirs, path, prompt);
-    let ring = match (a, b) {
-        (Ok(a), Ok(b)) => union(&a, &b)?,
-        (Ok(a), Err(_)) => a,
-        (Err(_), Ok(b)) => b,
-        (Err(e), Err(_)) => return Err(e),
-    };
+    let ring = open_any(&[ours.to_vec(), theirs.to_vec()], path, &ids, prompt)?;
     seal(&ring, recipients, path)
+}
+
+/// The members of a three-way merge of recipients files: those of ours,
+/// then those theirs added; a member either side removed (present in
+/// `base`, missing on that side) stays out. A name both sides gave to
+/// different keys is an error (resolve it by hand). For a merge driver,
+/// with [`reseal_merged`].
+pub fn merge_recipients(
+    base: &Recipients,
+    ours: &Recipients,
+    theirs: &Recipients,
+    path: &Path,
+) -> Result<Recipients> {
+    let mut out = Recipients::default();
+    let removed = |m: &Member| {
+        base.members().contains(m) && (!ours.members().contains(m) || !theirs.members().contains(m))
+    };
+    for m in ours.members().iter().chain(theirs.members()) {
+        if removed(m) || out.members().contains(m) {
+            continue;
+        }
+        out.add(m.clone()).map_err(|reason| Error::Team {
+            path: path.to_path_buf(),
+            kind: TeamErrorKind::Recipients,
+            reason: format!("the merged members clash: {reason}").into(),
+        })?;
+    }
+    Ok(out)
 }
 
 /// `a`'s keys, then those of `b` it lacks.

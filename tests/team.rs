@@ -540,6 +540,35 @@ fn merges_reseal_from_whichever_side_opens() {
         )
         .is_err()
     );
+    // When both sides open, ours wins: a re-keyed side keeps its new key
+    // and the old keys of the other side are not brought back.
+    let rekeyed = Keyring::from(Key::generate());
+    let ours2 = team::seal(&rekeyed, &recipients(&[("alice", &alice)]), &path).unwrap();
+    let alice_env = env_of(&[("ENVCLOAK_IDENTITY", &alice.identity)]);
+    let text = team::reseal_merged(
+        ours2.as_bytes(),
+        theirs.as_bytes(),
+        &merged,
+        &path,
+        &alice_env,
+        None,
+    )
+    .unwrap();
+    let got = Identities::find(&alice_env)
+        .unwrap()
+        .open(text.as_bytes(), &path, None)
+        .unwrap();
+    assert_eq!(got, rekeyed);
+    // Three-way merge of the members: additions on both sides kept, a
+    // removal on one side kept out.
+    let base = recipients(&[("alice", &alice), ("eve", &carol)]);
+    let o = recipients(&[("alice", &alice), ("bob", &bob)]);
+    let t = recipients(&[("alice", &alice), ("eve", &carol), ("dan", &person())]);
+    let m = team::merge_recipients(&base, &o, &t, Path::new(".env.recipients")).unwrap();
+    let names: Vec<&str> = m.members().iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob", "dan"]);
+    let clash = recipients(&[("alice", &alice), ("bob", &carol)]);
+    assert!(team::merge_recipients(&base, &o, &clash, Path::new(".env.recipients")).is_err());
     // A conflicted work-tree file: both sides are candidates.
     let conflicted = format!("<<<<<<< ours\n{ours}=======\n{theirs}>>>>>>> theirs\n");
     let (o, t) = team::conflict_sides(&conflicted).unwrap();

@@ -145,6 +145,10 @@ fn paths(g: &Global) -> CmdResult<Paths> {
 fn read_recipient(arg: &str) -> CmdResult<Recipient> {
     let path = Path::new(arg);
     let from_file = !arg.starts_with("ssh-") && !arg.starts_with("age1") && path.is_file();
+    if !from_file && arg.ends_with(".pub") && !arg.contains(char::is_whitespace) {
+        return Err(Failure::new(format!("{arg}: no such file"))
+            .hint("give the path of a public key file, or the key line itself"));
+    }
     let text = if from_file {
         let meta = std::fs::metadata(path).map_err(|e| Failure::new(format!("{arg}: {e}")))?;
         if meta.len() > 64 * 1024 {

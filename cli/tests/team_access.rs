@@ -494,6 +494,16 @@ fn a_passphrase_key_is_asked_on_a_terminal_and_fails_cleanly_without() {
         !text.contains("correct horse"),
         "the passphrase is not echoed: {text}"
     );
+    // Another identity that opens it: no passphrase is needed or asked.
+    let (_ci, ci_recipient, ci_identity) = ci_identity(&p);
+    let out = p
+        .sh(&format!(
+            "(sleep 1; printf '%s\\n' 'correct horse battery') | script -qec '{bin} team add --name ci {ci_recipient}' /dev/null"
+        ))
+        .env("HOME", dana.home())
+        .run();
+    assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stdout));
+    can_decrypt(as_(&p, &dana, &["decrypt"]).env("ENVCLOAK_IDENTITY", &ci_identity));
     let out = pty("wrong one");
     let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
     assert!(
