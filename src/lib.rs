@@ -174,6 +174,12 @@
 //! ([`fsio::WriteLock`]) from the read to the atomic rename, so two
 //! processes never lose each other's update.
 //!
+//! Instead of passing one key around, a team can seal it to each member's
+//! SSH or age key ([`team`]): `.env.recipients` lists who, `.env.key.age`
+//! holds the keyring encrypted to each of them, and key lookup opens it as
+//! its last source with the user's own identity (`ENVCLOAK_IDENTITY` in CI,
+//! `~/.ssh/id_ed25519` on a laptop).
+//!
 //! ## 6. The team workflow: `.env.example`, check, init
 //!
 //! The team commits `.env.example`: every key the app reads, no real
