@@ -735,6 +735,21 @@ impl Identities {
         out
     }
 
+    /// Whether one of these identities is `recipient`'s private key (a
+    /// passphrase-protected SSH key counts: its public key is readable).
+    pub fn holds(&self, recipient: &Recipient) -> bool {
+        self.found.iter().any(|(_, id)| {
+            let public = match id {
+                Id::Age(a) => a.to_public().to_string(),
+                Id::Ssh(s) => match age::ssh::Recipient::try_from(s.clone()) {
+                    Ok(r) => r.to_string(),
+                    Err(_) => return false,
+                },
+            };
+            public == recipient.as_str()
+        })
+    }
+
     /// Whether none was found.
     pub fn is_empty(&self) -> bool {
         self.found.is_empty()
@@ -1433,8 +1448,9 @@ pub struct Rekeyed {
 /// and the new keyring sealed to `members` into the sealed file — the
 /// caller holds `lock`, the directory's write lock, from before it read
 /// anything. A password-mode file, or one `old` does not open, is left
-/// alone. A bare key file (`.env.key`) that held `old` is rewritten with the
-/// new keyring, so that it keeps opening the files.
+/// alone. With `rewrite_key_file`, a bare key file (`.env.key`) that held
+/// `old` is rewritten with the new keyring, so that it keeps opening the
+/// files (not when the person running it is the one removed).
 ///
 /// The old keys are not kept: whoever still holds them (a removed member)
 /// could otherwise forge files that the team's keyring accepts. Git history
@@ -1450,6 +1466,7 @@ pub fn rekey(
     old: &Keyring,
     members: &Recipients,
     lock: &fsio::WriteLock,
+    rewrite_key_file: bool,
 ) -> Result<Rekeyed> {
     let sealed = sealed_file(root, profile);
     lock.check_covers(&sealed)?;
@@ -1492,7 +1509,8 @@ pub fn rekey(
         Some(p) => root.join(format!(".env.{p}.key")),
         None => root.join(".env.key"),
     };
-    if let Ok(local) = crate::keys::read_key_file(&bare)
+    if rewrite_key_file
+        && let Ok(local) = crate::keys::read_key_file(&bare)
         && old.keys().contains(local.first())
     {
         lock.check_covers(&bare)?;

@@ -383,6 +383,7 @@ fn a_profile_with_its_own_sealed_keyring_ignores_the_base_sources() {
         &base,
         &recipients(&[("alice", &alice)]),
         &lock,
+        false,
     )
     .unwrap();
     drop(lock);
@@ -605,7 +606,7 @@ fn rekey_replaces_the_key_everywhere_it_is_used() {
     .unwrap();
     let remaining = recipients(&[("alice", &alice)]);
     let lock = fsio::lock(&root.join(".env.key.age")).unwrap();
-    let done = team::rekey(root, None, &old, &remaining, &lock).unwrap();
+    let done = team::rekey(root, None, &old, &remaining, &lock, true).unwrap();
     drop(lock);
     assert_eq!(
         done.files,

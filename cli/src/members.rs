@@ -274,7 +274,7 @@ fn add(g: &Global, a: AddArgs) -> CmdResult {
         Some(base) if base.starts_with("base:") => {
             // The profile's own keyring starts with a new key: the base
             // keyring's holders must not open it.
-            let done = team::rekey(&p.root, p.profile.as_deref(), &ring, &members, lock)?;
+            let done = team::rekey(&p.root, p.profile.as_deref(), &ring, &members, lock, true)?;
             write_recipients(&p, &members, lock)?;
             ui::note(format!(
                 "created {} with a new key of its own (re-encrypted {}): the base keyring no longer opens it",
@@ -378,7 +378,8 @@ fn rm(g: &Global, a: RmArgs) -> CmdResult {
     let ids = Identities::find(&env)?;
     let old = team::open_any(&team::candidates(&p.sealed), &p.sealed, &ids, prompt())
         .map_err(|e| Failure::from(e).hint("only a member can remove one: ask one to run this"))?;
-    let done = team::rekey(&p.root, p.profile.as_deref(), &old, &members, lock)?;
+    let myself = ids.holds(&gone.recipient);
+    let done = team::rekey(&p.root, p.profile.as_deref(), &old, &members, lock, !myself)?;
     write_recipients(&p, &members, lock)?;
     out::line(format!(
         "removed {}; new key: re-encrypted {}; {} is sealed to {} member(s)",
@@ -389,6 +390,30 @@ fn rm(g: &Global, a: RmArgs) -> CmdResult {
     ));
     if let Some(f) = &done.key_file {
         ui::note(format!("{} now holds the new keyring", f.display()));
+    }
+    if myself {
+        ui::note("you removed yourself: you can no longer open the new files");
+    }
+    // Other keyrings the person is still in.
+    for prof in keyrings(&Paths {
+        profile: None,
+        ..paths(g)?
+    }) {
+        if prof == p.profile {
+            continue;
+        }
+        let rfile = team::recipients_file(&p.root, prof.as_deref());
+        if let Ok(r) = Recipients::load(&rfile)
+            && let Some(m) = r.members().iter().find(|m| m.recipient == gone.recipient)
+        {
+            ui::note(format!(
+                "'{}' is still a member in {}: remove them there too ('envcloak{} team rm {}')",
+                m.name,
+                rfile.display(),
+                prof.map(|x| format!(" --profile {x}")).unwrap_or_default(),
+                m.name
+            ));
+        }
     }
     ui::note(format!(
         "{} can no longer open the new files, but can still read everything in git history \
@@ -536,7 +561,7 @@ fn sync(g: &Global, a: SyncArgs) -> CmdResult {
         .iter()
         .any(|pr| pr.message.contains("does not list"));
     if a.rekey || base {
-        let done = team::rekey(&p.root, p.profile.as_deref(), &ring, &members, lock)?;
+        let done = team::rekey(&p.root, p.profile.as_deref(), &ring, &members, lock, true)?;
         out::line(format!(
             "new key: re-encrypted {}; {} is sealed to {} member(s)",
             list(&done.files),

@@ -835,3 +835,61 @@ fn whoami_prints_the_ssh_public_key_line() {
         assert!(out.stdout().contains("Examples:"), "team {sub} --help");
     }
 }
+
+#[test]
+fn removing_yourself_and_members_of_other_keyrings() {
+    if !have_ssh_keygen() {
+        return;
+    }
+    let alice = Person::ssh("alice", "ed25519", "");
+    let bob = Person::ssh("bob", "rsa", "");
+    let p = project_by(&alice);
+    as_(&p, &alice, &["team", "add", &alice.pub_file()])
+        .run()
+        .ok();
+    as_(&p, &alice, &["team", "add", &bob.pub_file()])
+        .run()
+        .ok();
+    p.write(".env.staging.plain", "STAGING_TOKEN=stage-2f2f2f\n");
+    as_(
+        &p,
+        &alice,
+        &["--profile", "staging", "encrypt", ".env.staging.plain"],
+    )
+    .run()
+    .ok();
+    std::fs::remove_file(p.p(".env.staging.plain")).unwrap();
+    for who in [&alice, &bob] {
+        as_(
+            &p,
+            &alice,
+            &["--profile", "staging", "team", "add", &who.pub_file()],
+        )
+        .run()
+        .ok();
+    }
+    // Bob leaves the base keyring himself, with the old key in his .env.key.
+    let old_key = p.read_string(".env.key");
+    let out = as_(&p, &bob, &["team", "rm", "bob"]).run().ok();
+    assert!(
+        out.stderr.contains("you removed yourself"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("'bob' is still a member in .env.staging.recipients: remove them there too ('envcloak --profile staging team rm bob')"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(p.read_string(".env.key"), old_key, "not given the new key");
+    std::fs::remove_file(p.p(".env.key")).unwrap();
+    as_(&p, &bob, &["decrypt"]).run().fails(2).hides("s3cret");
+    can_decrypt(as_(&p, &alice, &["decrypt"]));
+    // Staging is untouched: both still open it.
+    for who in [&alice, &bob] {
+        let out = as_(&p, who, &["--profile", "staging", "decrypt"])
+            .run()
+            .ok();
+        assert_eq!(out.stdout(), "STAGING_TOKEN=stage-2f2f2f\n");
+    }
+}
