@@ -185,11 +185,6 @@ impl PartialEq for Recipient {
 }
 impl Eq for Recipient {}
 
-/// Why a text is not a recipient; never quotes the text.
-fn recipient_error(reason: impl Into<String>) -> String {
-    reason.into()
-}
-
 impl Recipient {
     /// Parses one recipient: `ssh-ed25519 AAAA… [comment]`,
     /// `ssh-rsa AAAA… [comment]` or `age1…`. A private key (an OpenSSH or
@@ -204,7 +199,7 @@ impl Recipient {
     pub fn parse(text: &str) -> std::result::Result<Recipient, String> {
         let text = text.trim_start_matches('\u{feff}').trim();
         if looks_private(text) {
-            return Err(recipient_error(
+            return Err(String::from(
                 "this is a private key, not a public one (it is not shown): give the \
                  .pub file or the age1… recipient instead, and if the private key was \
                  shared anywhere, replace it",
@@ -214,12 +209,12 @@ impl Recipient {
         let first = words.next().unwrap_or_default();
         if first.starts_with("age1") {
             if words.next().is_some() {
-                return Err(recipient_error(
+                return Err(String::from(
                     "an age recipient is one word (age1…) with nothing after it",
                 ));
             }
             let r = age::x25519::Recipient::from_str(first).map_err(|_| {
-                recipient_error("not a valid age recipient (age1… with a bad checksum or length)")
+                String::from("not a valid age recipient (age1… with a bad checksum or length)")
             })?;
             return Ok(Recipient {
                 kind: KeyKind::Age,
@@ -230,28 +225,28 @@ impl Recipient {
         let kind = match first {
             "ssh-ed25519" => KeyKind::SshEd25519,
             "ssh-rsa" => KeyKind::SshRsa,
-            "" => return Err(recipient_error("empty: expected a public key")),
+            "" => return Err(String::from("empty: expected a public key")),
             _ if first.starts_with("ssh-")
                 || first.starts_with("ecdsa-")
                 || first.starts_with("sk-") =>
             {
-                return Err(recipient_error(
+                return Err(String::from(
                     "unsupported SSH key type: use an ssh-ed25519 or ssh-rsa key, or an age1… recipient",
                 ));
             }
             _ => {
-                return Err(recipient_error(
+                return Err(String::from(
                     "not a recipient: expected an ssh-ed25519 or ssh-rsa public key line, or an age1… key",
                 ));
             }
         };
         let Some(blob) = words.next() else {
-            return Err(recipient_error("the public key's base64 part is missing"));
+            return Err(String::from("the public key's base64 part is missing"));
         };
         let comment = words.collect::<Vec<_>>().join(" ");
         let r = age::ssh::Recipient::from_str(&format!("{first} {blob}")).map_err(|e| {
             use age::ssh::ParseRecipientKeyError as P;
-            recipient_error(match e {
+            String::from(match e {
                 P::RsaModulusTooSmall => "an ssh-rsa key shorter than 2048 bits is too weak",
                 P::RsaModulusTooLarge => "an ssh-rsa key longer than 4096 bits is not supported",
                 _ => "not a valid SSH public key (damaged or truncated base64?)",
