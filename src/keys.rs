@@ -221,11 +221,27 @@ fn sealed_place((file, exists): &(PathBuf, bool), search: &Search<'_>) -> String
     if *exists {
         let why = match crate::team::Identities::find(search.env) {
             Ok(ids) if ids.is_empty() => "no SSH or age identity found".to_owned(),
-            Ok(ids) => format!(
-                "none of {} is a recipient in {}",
-                ids.sources().join(", "),
-                crate::team::recipients_for(file).display()
-            ),
+            Ok(ids) => match std::fs::read(file).map(Zeroizing::new) {
+                // Without a prompt: only to say why it gave no key.
+                Ok(contents) => match ids.open(&contents, file, None) {
+                    Err(Error::Team {
+                        kind: crate::team::TeamErrorKind::PassphraseNeeded,
+                        reason,
+                        ..
+                    }) => reason.into_string(),
+                    Err(Error::Team {
+                        kind: crate::team::TeamErrorKind::NotARecipient,
+                        ..
+                    }) => format!(
+                        "none of {} is a recipient in {}",
+                        ids.sources().join(", "),
+                        crate::team::recipients_for(file).display()
+                    ),
+                    Err(e) => e.to_string(),
+                    Ok(_) => return out,
+                },
+                Err(e) => e.to_string(),
+            },
             Err(e) => e.to_string(),
         };
         out.push_str(&format!(" (sealed keyring: {why})"));
@@ -351,10 +367,10 @@ pub fn find(search: &Search<'_>) -> Result<Option<Found>> {
 }
 
 /// Opens a sealed keyring for [`find`]: `None` when the user has no
-/// identity that is a recipient (as with no key at all: the encrypted file
-/// is skipped, and [`places`] says why), an error when one is a recipient
-/// but cannot be used (a passphrase and no prompt, a wrong passphrase) or
-/// the file is damaged. A keyring opened once is remembered for the rest of
+/// identity that is a recipient, or only one protected by a passphrase that
+/// cannot be asked for (as with no key at all: the encrypted file is
+/// skipped, and [`places`] says why); an error for a wrong passphrase or a
+/// damaged file. A keyring opened once is remembered for the rest of
 /// the process (per file contents and identity settings), so a passphrase is
 /// asked once.
 fn open_sealed(path: &Path, search: &Search<'_>) -> Result<Option<Keyring>> {
@@ -397,8 +413,14 @@ fn open_sealed(path: &Path, search: &Search<'_>) -> Result<Option<Keyring>> {
                 .insert(id, ring.clone());
             Ok(Some(ring))
         }
+        // No key for this user: the file is skipped as with no key at all
+        // (a program whose values all come from its environment still
+        // starts), and `places` says why.
         Err(Error::Team {
-            kind: TeamErrorKind::NoIdentity | TeamErrorKind::NotARecipient,
+            kind:
+                TeamErrorKind::NoIdentity
+                | TeamErrorKind::NotARecipient
+                | TeamErrorKind::PassphraseNeeded,
             ..
         }) => Ok(None),
         Err(e) => Err(e),

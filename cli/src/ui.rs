@@ -50,6 +50,17 @@ impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         let hint = match &e {
             Error::KeyNotFound { looked, .. }
+                if looked
+                    .iter()
+                    .any(|l| l.contains("protected by a passphrase")) =>
+            {
+                Some(
+                    "run it in a terminal to be asked for the passphrase, or set \
+                     ENVCLOAK_IDENTITY_FILE to a key without one"
+                        .to_owned(),
+                )
+            }
+            Error::KeyNotFound { looked, .. }
                 if looked.iter().any(|l| l.contains("(sealed keyring: ")) =>
             {
                 Some(
