@@ -325,6 +325,18 @@ fn reference_age_cli_and_fernet_open_what_members_hold() {
     let f = fernet::Fernet::new(ring.split(',').next().unwrap()).unwrap();
     let plain = f.decrypt(token.trim()).unwrap();
     assert_eq!(String::from_utf8(plain).unwrap(), SECRETS);
+    // Python's cryptography too, when the interoperability interpreter is
+    // there (tests/python_interop.rs insists on it under CI).
+    let python = std::env::var("ENVCLOAK_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let script = "import os,sys\nfrom cryptography.fernet import Fernet, MultiFernet\n\
+                  ring = MultiFernet([Fernet(k) for k in os.environ['RING'].split(',')])\n\
+                  sys.stdout.write(ring.decrypt(open('.env.enc','rb').read().strip()).decode())\n";
+    let py = p.command(&python, &["-c", script]).env("RING", &ring).run();
+    if py.code == 0 {
+        assert_eq!(py.stdout(), SECRETS);
+    } else {
+        eprintln!("note: {python} with cryptography is not available: Python check skipped");
+    }
     // And envcloak takes it as ENVCLOAK_KEY like any key.
     can_decrypt(p.envcloak(&["decrypt"]).env("ENVCLOAK_KEY", &ring));
 }
