@@ -196,6 +196,17 @@ pub enum Error {
         /// What is wrong; never quotes a value.
         reason: Box<str>,
     },
+    /// Team access (DESIGN §9): a recipients file, an identity or a sealed
+    /// keyring (`.env.key.age`) that cannot be used. Never quotes a key.
+    #[error("{}: {reason}", path.display())]
+    Team {
+        /// The file (or variable) concerned.
+        path: PathBuf,
+        /// What went wrong, for callers that match on it.
+        kind: crate::team::TeamErrorKind,
+        /// The message, with the fix where there is one.
+        reason: Box<str>,
+    },
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {

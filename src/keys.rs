@@ -4,7 +4,11 @@
 //! `.env.<profile>.enc` only), `ENVCLOAK_KEY`, the file
 //! named by `ENVCLOAK_KEY_FILE`, the output of `ENVCLOAK_KEY_CMD`, then the
 //! key file beside the encrypted file (`.env.<profile>.key` for
-//! `.env.<profile>.enc`, and `.env.key`). An empty variable counts as unset,
+//! `.env.<profile>.enc`, and `.env.key`), and last the sealed keyring
+//! (`.env.<profile>.key.age`, `.env.key.age`) opened with the user's SSH or
+//! age identity ([`crate::team`]). A profile that has a sealed keyring of
+//! its own never falls back to `ENVCLOAK_KEY`, `.env.key` or `.env.key.age`.
+//! An empty variable counts as unset,
 //! so a CI secret that is not available (forks) means "no key", not a bad key.
 //!
 //! - A variable or key file holds one key or a keyring: keys separated by
@@ -128,6 +132,9 @@ pub enum KeySource {
     Named(PathBuf),
     /// A key given as it is ([`ConfigBuilder::key`](crate::ConfigBuilder::key)).
     Given,
+    /// The sealed keyring (`.env.key.age`, `.env.<profile>.key.age`),
+    /// opened with the user's identity ([`crate::team`]).
+    Sealed(PathBuf),
 }
 
 impl KeySource {
@@ -150,6 +157,7 @@ impl std::fmt::Display for KeySource {
             KeySource::KeyFile(p) => write!(f, "{}", p.display()),
             KeySource::Named(p) => write!(f, "--key-file {}", p.display()),
             KeySource::Given => f.write_str("the key given to the builder"),
+            KeySource::Sealed(p) => write!(f, "the sealed keyring {}", p.display()),
         }
     }
 }
@@ -174,6 +182,69 @@ pub fn places(search: &Search<'_>) -> Vec<String> {
     out.extend(["ENVCLOAK_KEY", "ENVCLOAK_KEY_FILE", KEY_CMD_VAR].map(String::from));
     for file in key_files(search) {
         out.push(file.display().to_string());
+    }
+    let (sealed, own) = sealed_files(search);
+    for file in sealed {
+        out.push(sealed_place(&file, search));
+    }
+    if own {
+        // The base sources do not count for a profile with its own keyring.
+        let base = search.encrypted.with_file_name(".env.key");
+        out.retain(|p| p != "ENVCLOAK_KEY" && *p != base.display().to_string());
+    }
+    out
+}
+
+/// The sealed keyrings looked at: the file's own (`.env.<profile>.key.age`),
+/// then the base one (`.env.key.age`) unless the own one exists; and
+/// whether it does — a profile's file then uses only its own sources (plus
+/// the explicit `ENVCLOAK_KEY_FILE` and `ENVCLOAK_KEY_CMD`). One stat for
+/// `.env.enc`, one more for a profile's file.
+fn sealed_files(search: &Search<'_>) -> (Vec<(PathBuf, bool)>, bool) {
+    let own = crate::team::sealed_for(search.encrypted);
+    let base = search.encrypted.with_file_name(".env.key.age");
+    let own_exists = own.exists();
+    if own == base {
+        (vec![(own, own_exists)], false)
+    } else if own_exists {
+        (vec![(own, true)], true)
+    } else {
+        let base_exists = base.exists();
+        (vec![(own, false), (base, base_exists)], false)
+    }
+}
+
+/// A sealed keyring as a place looked in, saying why it did not give a key
+/// when it exists: no identity, or none that is a recipient.
+fn sealed_place((file, exists): &(PathBuf, bool), search: &Search<'_>) -> String {
+    let mut out = file.display().to_string();
+    if *exists {
+        let why = match crate::team::Identities::find(search.env) {
+            Ok(ids) if ids.is_empty() => "no SSH or age identity found".to_owned(),
+            Ok(ids) => match std::fs::read(file).map(Zeroizing::new) {
+                // Without a prompt: only to say why it gave no key.
+                Ok(contents) => match ids.open(&contents, file, None) {
+                    Err(Error::Team {
+                        kind: crate::team::TeamErrorKind::PassphraseNeeded,
+                        reason,
+                        ..
+                    }) => reason.into_string(),
+                    Err(Error::Team {
+                        kind: crate::team::TeamErrorKind::NotARecipient,
+                        ..
+                    }) => format!(
+                        "none of {} is a recipient in {}",
+                        ids.sources().join(", "),
+                        crate::team::recipients_for(file).display()
+                    ),
+                    Err(e) => e.to_string(),
+                    Ok(_) => return out,
+                },
+                Err(e) => e.to_string(),
+            },
+            Err(e) => e.to_string(),
+        };
+        out.push_str(&format!(" (sealed keyring: {why})"));
     }
     out
 }
@@ -240,6 +311,20 @@ pub fn find(search: &Search<'_>) -> Result<Option<Found>> {
         let exists = file.exists();
         sources.push((KeySource::KeyFile(file), exists));
     }
+    let (sealed, own) = sealed_files(search);
+    for (file, exists) in sealed {
+        sources.push((KeySource::Sealed(file), exists));
+    }
+    if own {
+        // Once `.env.<profile>.key.age` exists, the base sources never open
+        // (nor, through a write, re-seal) the profile's file.
+        let base = search.encrypted.with_file_name(".env.key");
+        sources.retain(|(s, _)| match s {
+            KeySource::Variable(name) => name != "ENVCLOAK_KEY",
+            KeySource::KeyFile(p) => *p != base,
+            _ => true,
+        });
+    }
     let Some(at) = sources.iter().position(|(_, set)| *set) else {
         return Ok(None);
     };
@@ -271,10 +356,75 @@ pub fn find(search: &Search<'_>) -> Result<Option<Found>> {
             let timeout = key_cmd_timeout(search)?;
             key_from_command(&cmd, timeout)?
         }
+        KeySource::Sealed(path) => match open_sealed(path, search)? {
+            Some(ring) => ring,
+            None => return Ok(None),
+        },
         // Never among the searched sources: a key given as it is.
         KeySource::Given => return Ok(None),
     };
     Ok(Some(Found::new(keyring, source, shadowed)))
+}
+
+/// Opens a sealed keyring for [`find`]: `None` when the user has no
+/// identity that is a recipient, or only one protected by a passphrase that
+/// cannot be asked for (as with no key at all: the encrypted file is
+/// skipped, and [`places`] says why); an error for a wrong passphrase or a
+/// damaged file. A keyring opened once is remembered for the rest of
+/// the process (per file contents and identity settings), so a passphrase is
+/// asked once.
+fn open_sealed(path: &Path, search: &Search<'_>) -> Result<Option<Keyring>> {
+    use crate::team::{Identities, TeamErrorKind};
+    type Cache = Mutex<HashMap<[u8; 32], Keyring>>;
+    static OPENED: OnceLock<Cache> = OnceLock::new();
+    let contents = Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, e))?);
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(path.as_os_str().as_encoded_bytes());
+    hasher.update([0]);
+    hasher.update(&contents[..]);
+    for var in [
+        "ENVCLOAK_IDENTITY",
+        "ENVCLOAK_IDENTITY_FILE",
+        "HOME",
+        "XDG_CONFIG_HOME",
+    ] {
+        hasher.update([0]);
+        hasher.update(Zeroizing::new((search.env)(var).unwrap_or_default()).as_bytes());
+    }
+    let id: [u8; 32] = hasher.finalize().into();
+    let cache = OPENED.get_or_init(Default::default);
+    if let Some(ring) = cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&id)
+    {
+        return Ok(Some(ring.clone()));
+    }
+    let ids = Identities::find(search.env)?;
+    let prompt = crate::team::passphrase_prompt();
+    let prompt_ref = prompt
+        .as_ref()
+        .map(|p| p as &dyn Fn(&str) -> Option<Zeroizing<String>>);
+    match ids.open(&contents, path, prompt_ref) {
+        Ok(ring) => {
+            cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id, ring.clone());
+            Ok(Some(ring))
+        }
+        // No key for this user: the file is skipped as with no key at all
+        // (a program whose values all come from its environment still
+        // starts), and `places` says why.
+        Err(Error::Team {
+            kind:
+                TeamErrorKind::NoIdentity
+                | TeamErrorKind::NotARecipient
+                | TeamErrorKind::PassphraseNeeded,
+            ..
+        }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Like [`find`], but no key is an [`Error::KeyNotFound`] listing every

@@ -177,6 +177,12 @@
 //! fingerprints instead of values, and a merge driver that merges
 //! `.env.enc` by key ([`merge`]) in memory, conflicts staying encrypted.
 //!
+//! Instead of passing one key around, a team can seal it to each member's
+//! SSH or age key ([`team`]): `.env.recipients` lists who, `.env.key.age`
+//! holds the keyring encrypted to each of them, and key lookup opens it as
+//! its last source with the user's own identity (`ENVCLOAK_IDENTITY` in CI,
+//! `~/.ssh/id_ed25519` on a laptop).
+//!
 //! ## 6. The team workflow: `.env.example`, check, init
 //!
 //! The team commits `.env.example`: every key the app reads, no real
@@ -287,6 +293,7 @@ mod layer;
 pub mod merge;
 #[cfg(feature = "config-rs")]
 mod settings;
+pub mod team;
 pub mod vault;
 
 use std::sync::OnceLock;

@@ -452,6 +452,16 @@ pub fn rotate<E: From<Error>>(
     show: impl FnOnce(&Keyring) -> std::result::Result<(), E>,
 ) -> std::result::Result<Rotated, E> {
     let source = key_source(path, access)?;
+    if let Some(crate::keys::KeySource::Sealed(sealed)) = &source {
+        // A new key here would leave the team's sealed keyring behind.
+        return Err(Error::Key {
+            origin: sealed.display().to_string().into(),
+            reason: "the keyring is sealed to the team: rotate it with 'envcloak team sync \
+                     --rekey', which re-encrypts the files and re-seals the keyring"
+                .into(),
+        }
+        .into());
+    }
     let key_file = source
         .as_ref()
         .and_then(|s| s.file())

@@ -9,6 +9,7 @@ mod completions;
 mod diff;
 mod git;
 mod guard;
+mod members;
 mod out;
 mod platform;
 mod redact;
@@ -349,6 +350,16 @@ Examples:
 One page holds the whole tool: its options, then each command (git enroll
 and git disenroll included) with its usage, options and examples.")]
     Man(completions::ManArgs),
+    /// Per-person access: the keyring sealed to each member's SSH or age key
+    #[command(after_help = "\
+Examples:
+  envcloak team add ~/.ssh/id_ed25519.pub      seal the keyring to you (.env.key.age)
+  envcloak team add --name bob bob.pub         and to a teammate
+  envcloak team rm bob                         new key, files re-encrypted, bob cut off
+  envcloak team ls                             who can open what
+  envcloak team sync                           re-seal after a merge of .env.recipients
+  envcloak team whoami                         the line to hand to a member")]
+    Team(members::TeamArgs),
 }
 
 /// The exit code after a panic (EX_SOFTWARE: "internal software error").
@@ -386,6 +397,7 @@ fn cli_main() -> ExitCode {
         Err(ParseError::NotFor { option, command }) => return usage::not_for(option, &command),
     };
     let g = &cli.global;
+    envcloak::team::set_passphrase_prompt(members::ask_passphrase);
     if matches!(
         cli.command,
         Command::Init(_)
@@ -416,6 +428,7 @@ fn cli_main() -> ExitCode {
         Command::Git(a) => git::git(g, a),
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
+        Command::Team(a) => members::team(g, a),
     };
     match result {
         Ok(code) => out::exit_code(code),

@@ -49,6 +49,26 @@ impl Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         let hint = match &e {
+            Error::KeyNotFound { looked, .. }
+                if looked
+                    .iter()
+                    .any(|l| l.contains("protected by a passphrase")) =>
+            {
+                Some(
+                    "run it in a terminal to be asked for the passphrase, or set \
+                     ENVCLOAK_IDENTITY_FILE to a key without one"
+                        .to_owned(),
+                )
+            }
+            Error::KeyNotFound { looked, .. }
+                if looked.iter().any(|l| l.contains("(sealed keyring: ")) =>
+            {
+                Some(
+                    "the team's keyring is sealed to its members: send the line \
+                     'envcloak team whoami' prints to a member, who runs 'envcloak team add'"
+                        .to_owned(),
+                )
+            }
             Error::KeyNotFound { .. } => Some(
                 "set ENVCLOAK_KEY, or create .env.key with 'envcloak keygen --write' \
                  (or ask a teammate for the key)"
