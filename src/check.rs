@@ -419,6 +419,17 @@ pub fn check(options: &CheckOptions) -> Result<Report> {
 
     problems.extend(git_problems(root, profile.as_deref()));
     problems.extend(permission_problems(root, options.key_file.as_deref()));
+    // Per-person access: a recipients file and a sealed keyring that
+    // disagree, a bare .env.key that differs from the sealed one.
+    let env = |n: &str| options.env(n);
+    for p in crate::team::problems(root, profile.as_deref(), &env) {
+        let severity = if p.error {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        problems.push(problem(severity, "team", &p.path, None, None, p.message));
+    }
     Ok(Report {
         keys: example.as_ref().map_or(0, |e| e.keys.len()),
         example: example_path,

@@ -905,3 +905,52 @@ fn removing_yourself_and_members_of_other_keyrings() {
         assert_eq!(out.stdout(), "STAGING_TOKEN=stage-2f2f2f\n");
     }
 }
+
+#[test]
+fn check_reports_recipients_and_keyrings_that_disagree() {
+    let Some((p, alice, _bob, _carol)) = team_of_three() else {
+        return;
+    };
+    p.write(".env.example", "SECRET_KEY=\n");
+    let clean = as_(&p, &alice, &["check"]).run();
+    assert!(
+        !clean.stdout().contains(" team"),
+        "a consistent team: {}",
+        clean.stdout()
+    );
+    // A member listed by hand, never sealed to (no `team add`, no `sync`).
+    let dave = Person::ssh("dave", "ed25519", "");
+    let listed = format!(
+        "{}dave {}\n",
+        p.read_string(".env.recipients"),
+        dave.pub_line()
+    );
+    p.write(".env.recipients", listed);
+    let out = as_(&p, &alice, &["check", "--format", "json"]).run();
+    assert_eq!(out.code, 1, "{}{}", out.stdout(), out.stderr);
+    let doc = out.json();
+    let team: Vec<&serde_json::Value> = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "team")
+        .collect();
+    assert!(!team.is_empty(), "{doc}");
+    assert!(
+        team.iter()
+            .any(|p| p["message"].as_str().unwrap().contains("dave")),
+        "{doc}"
+    );
+    // `team sync` re-seals to the listed members: check is clean again.
+    as_(&p, &alice, &["team", "sync"]).run().ok();
+    let out = as_(&p, &alice, &["check", "--format", "json"]).run();
+    let doc = out.json();
+    assert!(
+        !doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["kind"] == "team"),
+        "{doc}"
+    );
+}
