@@ -637,9 +637,7 @@ fn enroll_outside_a_repository_is_a_clear_error() {
 /// `envcloak encrypt` run in `dir` (its `.env` becomes `.env.enc`, with a
 /// new `.env.key` beside it), `.env` kept.
 fn encrypt_in(p: &Project, dir: &str) {
-    p.sh(&format!("cd {dir} && \"$EC\" encrypt"))
-        .run()
-        .ok();
+    p.sh(&format!("cd {dir} && \"$EC\" encrypt")).run().ok();
 }
 
 #[test]
@@ -657,7 +655,10 @@ fn values_of_env_files_in_subdirectories_are_searched_each_with_its_own_key() {
     encrypt_in(&p, "svc/web");
     assert_ne!(p.read("svc/api/.env.key"), p.read("svc/web/.env.key"));
     // The example next to svc/api's file makes its DATABASE_URL public.
-    p.write("svc/api/.env.example", "DATABASE_URL=postgres://localhost/api\n");
+    p.write(
+        "svc/api/.env.example",
+        "DATABASE_URL=postgres://localhost/api\n",
+    );
     enroll(&p);
     let mut args = vec!["add", "-f", "--"];
     let files = [
@@ -685,8 +686,11 @@ fn values_of_env_files_in_subdirectories_are_searched_each_with_its_own_key() {
     p.write("docs/web.md", format!("# web\n\ntoken {web}\n"));
     p.write("src/local.txt", format!("{plain}\n"));
     p.write("src/db.txt", "url = postgres://localhost/api\n");
-    let out = try_commit(&p, &["leak.txt", "docs/web.md", "src/local.txt", "src/db.txt"])
-        .fails(1);
+    let out = try_commit(
+        &p,
+        &["leak.txt", "docs/web.md", "src/local.txt", "src/db.txt"],
+    )
+    .fails(1);
     out.hides(&api).hides(&web).hides(&plain).stderr_says(&[
         "leak.txt:1: holds the value of API_TOKEN (from svc/api/.env.enc)",
         "docs/web.md:3: holds the value of WEB_TOKEN (from svc/web/.env.enc)",
