@@ -6,14 +6,18 @@
 //! The hook reads what is staged (the index blobs, through one
 //! `git cat-file --batch`), never the work tree's copies, and searches
 //! every staged file for every value of 8 characters or more at once (one
-//! Aho-Corasick automaton). Values come from every encrypted file at the
-//! root of the work tree (`.env.enc`, `.env.<profile>.enc`) that a key
-//! here opens, every staged encrypted file, and the plaintext `.env` and
-//! `.env.<profile>` files at the root. A value that the committed
-//! `.env.example` (HEAD's) gives the same key is public and not searched
-//! for; so is one the work tree's `.env.example` gives the same key,
-//! unless it looks like a real secret. Messages name files, lines and
-//! keys, never values.
+//! Aho-Corasick automaton), and for parts of values: each line of a
+//! multi-line value (a PEM key pasted with CRLF endings, or in part) and
+//! the password of a URL value. Values come from every encrypted env file
+//! git tracks anywhere in the work tree (`.env.enc`, `.env.<profile>.enc`,
+//! found with one `git ls-files`), each opened with the key search for its
+//! own path, in its staged and its work-tree version; from every staged
+//! encrypted file; and from the plaintext `.env` and `.env.<profile>`
+//! files in the same directories (and at the top). A value that the
+//! committed `.env.example` (HEAD's) next to its file gives the same key is
+//! public and not searched for; so is one the work tree's `.env.example`
+//! there gives the same key, unless it looks like a real secret. Messages
+//! name files, lines and keys, never values.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::OsStr;
@@ -320,11 +324,10 @@ enum Want<'a> {
 }
 
 /// Where a refused file's staged content still is, and how to remove it.
-const HINT: &str = "fix what is listed and stage again; unstage a file with 'git restore --staged \
-     FILE' (or 'git rm --cached FILE' to stop tracking it); 'git add' already wrote the staged \
-     plaintext into .git/objects, and it is still in .git/objects until 'git restore --staged \
-     FILE' (or 'git rm --cached FILE') and then 'git gc --prune=now' remove it; to commit anyway, \
-     deliberately: git commit --no-verify";
+const HINT: &str = "fix what is listed and stage again; a refused file's staged plaintext is \
+     still in .git/objects ('git add' wrote it) until 'git restore --staged FILE' (or 'git rm \
+     --cached FILE' to stop tracking it) and then 'git gc --prune=now' remove it; to commit \
+     anyway, deliberately: git commit --no-verify";
 
 /// `envcloak git pre-commit`, run by the hook.
 pub fn pre_commit(g: &Global) -> CmdResult {
@@ -506,7 +509,18 @@ pub fn pre_commit(g: &Global) -> CmdResult {
             || (gives(&examples) && !envcloak::example::looks_like_secret(&n.value))
     };
     needles.retain(|n| long(n) && !public(n));
-    plaintext_needles.retain(|n| long(n) && !public(n));
+    // A plaintext value its encrypted file holds too is reported once,
+    // from the encrypted file.
+    let sealed: HashSet<(&[u8], &str, &str)> = needles
+        .iter()
+        .map(|n| (n.dir.as_slice(), n.key.as_str(), n.value.as_str()))
+        .collect();
+    plaintext_needles.retain(|n| {
+        long(n)
+            && !public(n)
+            && !sealed.contains(&(n.dir.as_slice(), n.key.as_str(), n.value.as_str()))
+    });
+    drop(sealed);
     needles.append(&mut plaintext_needles);
 
     // Every other staged file, searched for every value (and every part
@@ -1057,6 +1071,55 @@ mod tests {
         ] {
             assert_eq!(kind(other.as_bytes()), Kind::Other, "{other}");
         }
+    }
+
+    fn parts_of(value: &str) -> Vec<String> {
+        parts(value).iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn parts_of_values_are_lines_and_url_passwords() {
+        // Lines, trimmed of CRLF and blanks, without the PEM armour.
+        assert_eq!(
+            parts_of(
+                "-----BEGIN KEY-----\r\n  AAAABBBBCCCC\r\nshort\r\nDDDDEEEEFFFF\r\n-----END KEY-----"
+            ),
+            ["AAAABBBBCCCC", "DDDDEEEEFFFF"]
+        );
+        // A single-line value is no part of itself; blanks around it are.
+        assert!(parts_of("abcdefgh12345").is_empty());
+        assert_eq!(parts_of("  abcdefgh12345\r"), ["abcdefgh12345"]);
+        // URL passwords, as written and decoded.
+        assert_eq!(
+            parts_of("postgres://app:Zq8%40xR4vT9w@db.internal:5432/app?ssl=1"),
+            ["Zq8%40xR4vT9w", "Zq8@xR4vT9w"]
+        );
+        assert_eq!(
+            parts_of("redis://:k3Jd8sLq0pWz@cache:6379"),
+            ["k3Jd8sLq0pWz"]
+        );
+        // Local-development passwords and short ones are not searched for.
+        for url in [
+            "postgres://postgres:postgres@localhost/app",
+            "mysql://root:password@127.0.0.1/app",
+            "postgres://app:${DB_PASSWORD}@db/app",
+            "postgres://app:k3Jd8s@db/app",
+            "postgres://app@db/app",
+            "https://example.com/a:b@c",
+        ] {
+            assert!(parts_of(url).is_empty(), "{url}");
+        }
+        // A long real password is searched for even with a word in it.
+        assert_eq!(
+            parts_of("postgres://app:Sup3rS3cretPassw0rd@db/app"),
+            ["Sup3rS3cretPassw0rd"]
+        );
+    }
+
+    #[test]
+    fn directories_of_paths() {
+        assert_eq!(dir_of(b".env.enc"), b"");
+        assert_eq!(dir_of(b"svc/api/.env.enc"), b"svc/api/");
     }
 
     #[test]

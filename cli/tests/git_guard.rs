@@ -697,6 +697,12 @@ fn values_of_env_files_in_subdirectories_are_searched_each_with_its_own_key() {
         "src/local.txt:1: holds the value of LOCAL_ONLY (from svc/api/.env)",
     ]);
     assert!(!out.stderr.contains("src/db.txt"), "{}", out.stderr);
+    // The same value in .env and .env.enc is reported once.
+    assert!(
+        !out.stderr.contains("API_TOKEN (from svc/api/.env):"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(commits(&p), 1);
     let refused = staged_blobs(&p, &["leak.txt", "docs/web.md", "src/local.txt"]);
     for f in ["leak.txt", "docs/web.md", "src/local.txt"] {
