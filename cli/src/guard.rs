@@ -656,8 +656,10 @@ fn parts(value: &str) -> Vec<Zeroizing<String>> {
 }
 
 /// The password of a URL (`scheme://user:PASSWORD@host/...`), unless it
-/// is a local-development one (the user's name, a word like `password`
-/// or `postgres`, a `$VARIABLE`, a placeholder).
+/// is a local-development one: the user's name, a `$VARIABLE`, or (under
+/// 16 characters) one holding a word like `password`, `postgres` or
+/// `secret` (what [`envcloak::example::looks_like_secret`] calls a
+/// placeholder), which would match half the code base.
 fn url_password(value: &str) -> Option<&str> {
     let (scheme, rest) = value.trim().split_once("://")?;
     let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -671,7 +673,9 @@ fn url_password(value: &str) -> Option<&str> {
     let (userinfo, _host) = authority.rsplit_once('@')?;
     let (user, password) = userinfo.split_once(':')?;
     // What `looks_like_secret` says of the password alone in a URL.
-    let real = envcloak::example::looks_like_secret(&format!("x://{user}:{password}@host"));
+    let real = envcloak::example::looks_like_secret(&Zeroizing::new(format!(
+        "x://{user}:{password}@host"
+    )));
     (real || password.chars().count() >= 2 * MIN_VALUE_CHARS && password != user)
         .then_some(password)
         .filter(|p| !p.starts_with('$'))
@@ -688,6 +692,7 @@ fn percent_decoded(s: &str) -> Option<Zeroizing<String>> {
     while let Some(&c) = b.get(i) {
         let hex = b
             .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
             .and_then(|h| std::str::from_utf8(h).ok())
             .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (c, hex) {
