@@ -6,16 +6,20 @@
 //! The hook reads what is staged (the index blobs, through one
 //! `git cat-file --batch`), never the work tree's copies, and searches
 //! every staged file for every value of 8 characters or more at once (one
-//! Aho-Corasick automaton). Values come from every encrypted file at the
-//! root of the work tree (`.env.enc`, `.env.<profile>.enc`) that a key
-//! here opens, every staged encrypted file, and the plaintext `.env` and
-//! `.env.<profile>` files at the root. A value that the committed
-//! `.env.example` (HEAD's) gives the same key is public and not searched
-//! for; so is one the work tree's `.env.example` gives the same key,
-//! unless it looks like a real secret. Messages name files, lines and
-//! keys, never values.
+//! Aho-Corasick automaton), and for parts of values: each line of a
+//! multi-line value (a PEM key pasted with CRLF endings, or in part) and
+//! the password of a URL value. Values come from every encrypted env file
+//! git tracks anywhere in the work tree (`.env.enc`, `.env.<profile>.enc`,
+//! found with one `git ls-files`), each opened with the key search for its
+//! own path, in its staged and its work-tree version; from every staged
+//! encrypted file; and from the plaintext `.env` and `.env.<profile>`
+//! files in the same directories (and at the top). A value that the
+//! committed `.env.example` (HEAD's) next to its file gives the same key is
+//! public and not searched for; so is one the work tree's `.env.example`
+//! there gives the same key, unless it looks like a real secret. Messages
+//! name files, lines and keys, never values.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -24,8 +28,9 @@ use std::process::{Command, ExitCode, Stdio};
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use envcloak::crypto::DecryptError;
+use envcloak::dotenv::{ParseError, ParseErrorKind};
 use envcloak::vault::{self, Sealer};
-use envcloak::{Error, fsio, keys, merge};
+use envcloak::{Error, fsio, keys};
 use zeroize::Zeroizing;
 
 use crate::Global;
@@ -301,15 +306,36 @@ struct Needle {
     value: Zeroizing<String>,
     key: String,
     source: String,
+    /// The directory of the file it comes from (`""` at the top, else
+    /// `"dir/"`): the `.env.example` there decides what is public.
+    dir: Vec<u8>,
 }
+
+/// What one object of the first `cat-file` batch is for.
+enum Want<'a> {
+    /// A staged encrypted file: it must open, parse and hold no conflict;
+    /// its values are searched for.
+    Check(&'a Staged, Option<String>),
+    /// A tracked encrypted file the commit does not change: its values are
+    /// searched for.
+    Values(&'a Staged, Option<String>),
+    /// HEAD's `.env.example` in this directory.
+    Example(Vec<u8>),
+}
+
+/// Where a refused file's staged content still is, and how to remove it.
+const HINT: &str = "fix what is listed and stage again; a refused file's staged plaintext is \
+     still in .git/objects ('git add' wrote it) until 'git restore --staged FILE' (or 'git rm \
+     --cached FILE' to stop tracking it) and then 'git gc --prune=now' remove it; to commit \
+     anyway, deliberately: git commit --no-verify";
 
 /// `envcloak git pre-commit`, run by the hook.
 pub fn pre_commit(g: &Global) -> CmdResult {
     // git runs hooks at the top of the work tree; a manual run may not.
     let top = toplevel()?;
     std::env::set_current_dir(&top).map_err(|e| Failure::from(Error::from_io(&top, e)))?;
-    let top = PathBuf::from(".");
     let staged = staged_files()?;
+    let tracked = tracked_encrypted()?;
     let mut problems: Vec<String> = Vec::new();
     let mut encrypted: Vec<(&Staged, Option<String>)> = Vec::new();
     let mut scanned: Vec<&Staged> = Vec::new();
@@ -328,131 +354,222 @@ pub fn pre_commit(g: &Global) -> CmdResult {
             Kind::Other => scanned.push(f),
         }
     }
+
+    // The directories whose env files give values: the top, and every
+    // directory holding an encrypted env file git tracks (or is adding).
+    let mut dirs: BTreeSet<Vec<u8>> = BTreeSet::from([Vec::new()]);
+    for f in tracked.iter().chain(encrypted.iter().map(|(f, _)| *f)) {
+        dirs.insert(dir_of(&f.path).to_vec());
+    }
+
+    // One batch: the staged encrypted files, the other tracked ones, and
+    // HEAD's `.env.example` of each directory.
+    let staged_paths: HashSet<&[u8]> = staged.iter().map(|f| f.path.as_slice()).collect();
+    let mut wants: Vec<(Vec<u8>, Want)> = Vec::new();
+    for (f, profile) in &encrypted {
+        wants.push((f.oid.clone().into_bytes(), Want::Check(f, profile.clone())));
+    }
+    for f in &tracked {
+        if !staged_paths.contains(f.path.as_slice())
+            && let Kind::Encrypted(profile) = kind(f.name())
+        {
+            wants.push((f.oid.clone().into_bytes(), Want::Values(f, profile)));
+        }
+    }
+    for dir in &dirs {
+        // cat-file reads one name a line.
+        if !dir.contains(&b'\n') {
+            let mut name = b"HEAD:".to_vec();
+            name.extend_from_slice(dir);
+            name.extend_from_slice(b".env.example");
+            wants.push((name, Want::Example(dir.clone())));
+        }
+    }
+
     let mut needles: Vec<Needle> = Vec::new();
     let mut plaintext_needles: Vec<Needle> = Vec::new();
+    let mut committed_examples: HashMap<Vec<u8>, HashMap<String, String>> = HashMap::new();
     // Encrypted contents already opened (or tried): the work tree's copy
     // is usually the staged one.
     let mut tried: HashSet<Vec<u8>> = HashSet::new();
-
-    // Staged encrypted files: the local key must open them, without markers.
-    if !encrypted.is_empty() {
-        let oids: Vec<&str> = encrypted.iter().map(|(f, _)| f.oid.as_str()).collect();
-        let mut i = 0;
-        read_blobs(&oids, |contents| {
-            let Some((f, profile)) = encrypted.get(i) else {
-                return;
-            };
-            i += 1;
-            let label = f.shown();
-            let for_keys = Path::new(OsStr::from_bytes(&f.path));
-            tried.insert(contents.to_vec());
-            match open_contents(g, for_keys, &label, profile.as_deref(), contents) {
-                Ok(text) => {
-                    if let Some(line) = merge::first_marker(&text) {
-                        problems.push(format!(
+    // Files already noted as not searched.
+    let mut noted: HashSet<String> = HashSet::new();
+    let mut note_unopened = |label: &str, why: &str| {
+        if noted.insert(label.to_owned()) {
+            ui::note(format!(
+                "{label} could not be opened, so its values were not searched for ({why})"
+            ));
+        }
+    };
+    let names: Vec<&[u8]> = wants.iter().map(|(n, _)| n.as_slice()).collect();
+    let mut i = 0;
+    read_blobs(&names, |contents| {
+        let Some((_, want)) = wants.get(i) else {
+            return;
+        };
+        i += 1;
+        match want {
+            Want::Check(f, profile) => {
+                let label = f.shown();
+                let for_keys = Path::new(OsStr::from_bytes(&f.path));
+                tried.insert(contents.to_vec());
+                match open_contents(g, for_keys, &label, profile.as_deref(), contents) {
+                    Ok(text) => match envcloak::dotenv::parse(&text) {
+                        Err(ParseError {
+                            line,
+                            kind: ParseErrorKind::ConflictMarker { key },
+                        }) => problems.push(format!(
                             "{label}: unresolved merge conflict at line {line}{}: resolve it \
                              with 'envcloak edit', then stage it again",
-                            conflict_key(&text, line)
-                                .map(|k| format!(" (key {k})"))
-                                .unwrap_or_default()
-                        ));
-                    } else if let Err(e) = envcloak::dotenv::parse(&text) {
-                        problems.push(format!(
+                            key.map(|k| format!(" (key {k})")).unwrap_or_default()
+                        )),
+                        Err(e) => problems.push(format!(
                             "{label}:{}: {} (fix it with 'envcloak edit')",
                             e.line, e.kind
-                        ));
-                    } else {
-                        let _ = add_needles(&mut needles, &text, &label);
-                    }
-                }
-                Err(problem) => problems.push(problem),
-            }
-        })?;
-    }
-
-    // The layers at the root of the work tree.
-    for (name, kind) in root_env_files(&top) {
-        let path = PathBuf::from(&name);
-        match kind {
-            Kind::Plain => {
-                let Ok(bytes) = std::fs::read(&path).map(Zeroizing::new) else {
-                    continue;
-                };
-                let Ok(text) = std::str::from_utf8(&bytes) else {
-                    continue;
-                };
-                if let Err(line) = add_needles(&mut plaintext_needles, text, &name) {
-                    ui::note(format!(
-                        "{name}:{line} does not parse, so its values were not searched for"
-                    ));
+                        )),
+                        Ok(_) => {
+                            let _ = add_needles(&mut needles, &text, &label, dir_of(&f.path));
+                        }
+                    },
+                    Err(problem) => problems.push(problem),
                 }
             }
-            Kind::Encrypted(profile) => {
-                let Ok(contents) = std::fs::read(&path) else {
-                    continue;
-                };
-                if !tried.insert(contents.clone()) {
-                    continue;
+            Want::Values(f, profile) => {
+                if !tried.insert(contents.to_vec()) {
+                    return;
                 }
-                match open_contents(g, &path, &name, profile.as_deref(), &contents) {
+                let label = f.shown();
+                let for_keys = Path::new(OsStr::from_bytes(&f.path));
+                match open_contents(g, for_keys, &label, profile.as_deref(), contents) {
                     Ok(text) => {
-                        let _ = add_needles(&mut needles, &text, &name);
+                        let _ = add_needles(&mut needles, &text, &label, dir_of(&f.path));
                     }
-                    Err(why) => ui::note(format!(
-                        "{name} could not be opened, so its values were not searched for ({why})"
-                    )),
+                    Err(why) => note_unopened(&label, &why),
                 }
             }
-            _ => {}
+            Want::Example(dir) => {
+                if let Ok(text) = std::str::from_utf8(contents) {
+                    committed_examples.insert(dir.clone(), dotenv_values(text));
+                }
+            }
+        }
+    })?;
+
+    // The env files in those directories, from the work tree: the
+    // plaintext ones are ignored by git, the encrypted ones may be newer
+    // than what is staged.
+    let mut examples: HashMap<Vec<u8>, HashMap<String, String>> = HashMap::new();
+    for dir in &dirs {
+        examples.insert(dir.clone(), example_values(dir));
+        for (path, label, kind) in env_files_in(dir) {
+            match kind {
+                Kind::Plain => {
+                    let Ok(bytes) = std::fs::read(&path).map(Zeroizing::new) else {
+                        continue;
+                    };
+                    let Ok(text) = std::str::from_utf8(&bytes) else {
+                        continue;
+                    };
+                    if let Err(line) = add_needles(&mut plaintext_needles, text, &label, dir) {
+                        ui::note(format!(
+                            "{label}:{line} does not parse, so its values were not searched for"
+                        ));
+                    }
+                }
+                Kind::Encrypted(profile) => {
+                    let Ok(contents) = std::fs::read(&path) else {
+                        continue;
+                    };
+                    if !tried.insert(contents.clone()) {
+                        continue;
+                    }
+                    match open_contents(g, &path, &label, profile.as_deref(), &contents) {
+                        Ok(text) => {
+                            let _ = add_needles(&mut needles, &text, &label, dir);
+                        }
+                        Err(why) => note_unopened(&label, &why),
+                    }
+                }
+                _ => {}
+            }
         }
     }
-    // Public values: what the committed `.env.example` gives the same key,
-    // and what the work tree's example gives it when that does not look
-    // like a real secret (`init --encrypt` copies an example's defaults,
-    // such as `postgres://localhost/app`, into `.env.enc`, and the first
-    // commit of that example must go through; a real token pasted into the
-    // example is still caught).
-    let committed_example = committed_example();
-    let example = example_values(&top);
+    // Public values: what the committed `.env.example` next to the file
+    // gives the same key, and what the work tree's example there gives it
+    // when that does not look like a real secret (`init --encrypt` copies
+    // an example's defaults, such as `postgres://localhost/app`, into
+    // `.env.enc`, and the first commit of that example must go through; a
+    // real token pasted into the example is still caught).
     let long = |n: &Needle| n.value.trim().chars().count() >= MIN_VALUE_CHARS;
     let public = |n: &Needle| {
-        committed_example.get(&n.key) == Some(&*n.value)
-            || (example.get(&n.key) == Some(&*n.value)
-                && !envcloak::example::looks_like_secret(&n.value))
+        let gives = |examples: &HashMap<Vec<u8>, HashMap<String, String>>| {
+            examples.get(&n.dir).and_then(|e| e.get(&n.key)) == Some(&*n.value)
+        };
+        gives(&committed_examples)
+            || (gives(&examples) && !envcloak::example::looks_like_secret(&n.value))
     };
     needles.retain(|n| long(n) && !public(n));
-    plaintext_needles.retain(|n| long(n) && !public(n));
+    // A plaintext value its encrypted file holds too is reported once,
+    // from the encrypted file.
+    let sealed: HashSet<(&[u8], &str, &str)> = needles
+        .iter()
+        .map(|n| (n.dir.as_slice(), n.key.as_str(), n.value.as_str()))
+        .collect();
+    plaintext_needles.retain(|n| {
+        long(n)
+            && !public(n)
+            && !sealed.contains(&(n.dir.as_slice(), n.key.as_str(), n.value.as_str()))
+    });
+    drop(sealed);
     needles.append(&mut plaintext_needles);
 
-    // Every other staged file, searched for every value at once.
+    // Every other staged file, searched for every value (and every part
+    // of one worth searching for) at once.
     if !needles.is_empty() && !scanned.is_empty() {
-        let mut unique: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let parts: Vec<Vec<Zeroizing<String>>> = needles.iter().map(|n| parts(&n.value)).collect();
+        // Each pattern, with the needles it belongs to and whether it is
+        // the whole value.
+        let mut unique: BTreeMap<&str, Vec<(usize, bool)>> = BTreeMap::new();
         for (i, n) in needles.iter().enumerate() {
-            unique.entry(n.value.as_str()).or_default().push(i);
+            unique.entry(n.value.as_str()).or_default().push((i, true));
+        }
+        for (i, ps) in parts.iter().enumerate() {
+            for p in ps {
+                unique.entry(p.as_str()).or_default().push((i, false));
+            }
         }
         let patterns: Vec<&str> = unique.keys().copied().collect();
-        let owners: Vec<&Vec<usize>> = unique.values().collect();
+        let owners: Vec<&Vec<(usize, bool)>> = unique.values().collect();
         let ac = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .build(&patterns)
             .map_err(|e| Failure::new(format!("the commit guard could not search: {e}")))?;
-        let oids: Vec<&str> = scanned.iter().map(|f| f.oid.as_str()).collect();
+        let oids: Vec<&[u8]> = scanned.iter().map(|f| f.oid.as_bytes()).collect();
         let mut i = 0;
         read_blobs(&oids, |contents| {
             let Some(f) = scanned.get(i) else {
                 return;
             };
             i += 1;
-            // Each key once per file, at its first line.
-            let mut found: BTreeMap<usize, usize> = BTreeMap::new();
+            // Per needle, where the whole value and where a part of it
+            // first is.
+            let mut found: BTreeMap<usize, (Option<usize>, Option<usize>)> = BTreeMap::new();
             for m in ac.find_overlapping_iter(contents) {
-                for &n in owners.get(m.pattern().as_usize()).map_or(&[][..], |v| v) {
-                    found.entry(n).or_insert(m.start());
+                for &(n, whole) in owners.get(m.pattern().as_usize()).map_or(&[][..], |v| v) {
+                    let at = found.entry(n).or_default();
+                    let slot = if whole { &mut at.0 } else { &mut at.1 };
+                    *slot = Some(slot.map_or(m.start(), |s| s.min(m.start())));
                 }
             }
-            let mut reported: Vec<(usize, String)> = Vec::new();
-            for (n, start) in found {
+            // Each key and source once per file, at its first line; the
+            // whole value rather than a part.
+            let mut reported: Vec<(String, bool, usize)> = Vec::new();
+            for (n, (whole, part)) in found {
                 let Some(needle) = needles.get(n) else {
+                    continue;
+                };
+                let Some((is_whole, start)) = whole.map(|s| (true, s)).or(part.map(|s| (false, s)))
+                else {
                     continue;
                 };
                 let line = contents
@@ -460,14 +577,21 @@ pub fn pre_commit(g: &Global) -> CmdResult {
                     .map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
                     + 1;
                 let what = format!("{} (from {})", needle.key, needle.source);
-                if !reported.iter().any(|(_, w)| *w == what) {
-                    reported.push((line, what));
+                match reported.iter_mut().find(|(w, _, _)| *w == what) {
+                    Some(r) if is_whole && !r.1 => *r = (what, true, line),
+                    Some(_) => {}
+                    None => reported.push((what, is_whole, line)),
                 }
             }
-            reported.sort();
-            for (line, what) in reported {
+            reported.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
+            for (what, whole, line) in reported {
+                let which = if whole {
+                    "the value"
+                } else {
+                    "part of the value"
+                };
                 problems.push(format!(
-                    "{}:{line}: holds the value of {what}: take it out (read it from the \
+                    "{}:{line}: holds {which} of {what}: take it out (read it from the \
                      environment instead) and stage the file again",
                     f.shown()
                 ));
@@ -487,61 +611,128 @@ pub fn pre_commit(g: &Global) -> CmdResult {
         problems.len()
     ))
     .code(1)
-    .hint(
-        "fix what is listed and stage again; unstage a file with 'git restore --staged FILE' \
-         (or 'git rm --cached FILE' to stop tracking it); to commit anyway, deliberately: \
-         git commit --no-verify",
-    ))
+    .hint(HINT))
 }
 
-/// The key on the first entry line after a conflict marker at `line`.
-fn conflict_key(text: &str, line: u32) -> Option<String> {
-    text.lines()
-        .skip(line as usize)
-        .map(str::trim_start)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .find_map(|l| {
-            let l = l.strip_prefix("export ").unwrap_or(l);
-            let key = l.split('=').next()?.trim();
-            (l.contains('=') && envcloak::dotenv::is_valid_key(key)).then(|| key.to_owned())
-        })
+/// The directory part of a path from the top (`"svc/api/"`, `""` at the
+/// top), with its final `/`.
+fn dir_of(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(i) => path.get(..=i).unwrap_or_default(),
+        None => &[],
+    }
 }
 
-/// Every value in a dotenv `text`, tagged with its key and `source`; the
-/// line of a syntax error.
-fn add_needles(needles: &mut Vec<Needle>, text: &str, source: &str) -> Result<(), u32> {
+/// Parts of `value` worth searching for on their own (never the whole
+/// value): each line of a multi-line value, trimmed (a PEM key pasted
+/// with CRLF endings, or in part), and the password of a URL
+/// (`scheme://user:PASSWORD@host`), as written and percent-decoded; each
+/// of [`MIN_VALUE_CHARS`] or more. PEM armour lines, conflict markers and
+/// local-development passwords are no secrets and left out.
+fn parts(value: &str) -> Vec<Zeroizing<String>> {
+    let mut out: Vec<Zeroizing<String>> = Vec::new();
+    let mut push = |p: &str| {
+        let p = p.trim();
+        if p.chars().count() >= MIN_VALUE_CHARS && p != value && !out.iter().any(|o| **o == p) {
+            out.push(Zeroizing::new(p.to_owned()));
+        }
+    };
+    let lines: Vec<&str> = value.split('\n').collect();
+    for line in &lines {
+        let l = line.trim();
+        if !l.starts_with("-----") && !envcloak::dotenv::is_conflict_marker(l) {
+            push(l);
+        }
+    }
+    for line in lines {
+        if let Some(password) = url_password(line) {
+            push(password);
+            if let Some(decoded) = percent_decoded(password) {
+                push(&decoded);
+            }
+        }
+    }
+    out
+}
+
+/// The password of a URL (`scheme://user:PASSWORD@host/...`), unless it
+/// is a local-development one: the user's name, a `$VARIABLE`, or (under
+/// 16 characters) one holding a word like `password`, `postgres` or
+/// `secret` (what [`envcloak::example::looks_like_secret`] calls a
+/// placeholder), which would match half the code base.
+fn url_password(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim().split_once("://")?;
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if !scheme_ok {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let (userinfo, _host) = authority.rsplit_once('@')?;
+    let (user, password) = userinfo.split_once(':')?;
+    // What `looks_like_secret` says of the password alone in a URL.
+    let real = envcloak::example::looks_like_secret(&Zeroizing::new(format!(
+        "x://{user}:{password}@host"
+    )));
+    (real || password.chars().count() >= 2 * MIN_VALUE_CHARS && password != user)
+        .then_some(password)
+        .filter(|p| !p.starts_with('$'))
+}
+
+/// `s` with `%XX` escapes decoded, when it has any and the result is text.
+fn percent_decoded(s: &str) -> Option<Zeroizing<String>> {
+    if !s.contains('%') {
+        return None;
+    }
+    let b = s.as_bytes();
+    let mut out = Zeroizing::new(Vec::with_capacity(b.len()));
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let hex = b
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (c, hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out.to_vec()).ok().map(Zeroizing::new)
+}
+
+/// Every value in a dotenv `text`, tagged with its key, `source` and
+/// directory; the line of a syntax error.
+fn add_needles(needles: &mut Vec<Needle>, text: &str, source: &str, dir: &[u8]) -> Result<(), u32> {
     let entries = envcloak::dotenv::parse(text).map_err(|e| e.line)?;
     for e in entries {
         needles.push(Needle {
             value: Zeroizing::new(e.value.into_owned()),
             key: e.key.to_owned(),
             source: source.to_owned(),
+            dir: dir.to_vec(),
         });
     }
     Ok(())
 }
 
-/// The work tree's `.env.example` values at the root, by key.
-fn example_values(top: &Path) -> HashMap<String, String> {
-    let Ok(text) = std::fs::read_to_string(top.join(".env.example")) else {
+/// The work tree's `.env.example` values in `dir` (`""` or `"dir/"`), by
+/// key.
+fn example_values(dir: &[u8]) -> HashMap<String, String> {
+    let mut path = dir.to_vec();
+    path.extend_from_slice(b".env.example");
+    let Ok(text) = std::fs::read_to_string(OsStr::from_bytes(&path)) else {
         return HashMap::new();
     };
     dotenv_values(&text)
-}
-
-/// HEAD's `.env.example` values at the root, by key: public, since they
-/// are committed already.
-fn committed_example() -> HashMap<String, String> {
-    let Ok(out) = git()
-        .args(["cat-file", "blob", "HEAD:.env.example"])
-        .output()
-    else {
-        return HashMap::new();
-    };
-    match std::str::from_utf8(&out.stdout) {
-        Ok(text) if out.status.success() => dotenv_values(text),
-        _ => HashMap::new(),
-    }
 }
 
 fn dotenv_values(text: &str) -> HashMap<String, String> {
@@ -554,24 +745,79 @@ fn dotenv_values(text: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// The plaintext and encrypted env files at the root of the work tree.
-fn root_env_files(top: &Path) -> Vec<(String, Kind)> {
-    let Ok(dir) = std::fs::read_dir(top) else {
+/// The plaintext and encrypted env files in the work tree directory `dir`
+/// (`""` or `"dir/"`): each one's path, label and kind.
+fn env_files_in(dir: &[u8]) -> Vec<(PathBuf, String, Kind)> {
+    let at = if dir.is_empty() {
+        Path::new(".")
+    } else {
+        Path::new(OsStr::from_bytes(dir))
+    };
+    let Ok(entries) = std::fs::read_dir(at) else {
         return Vec::new();
     };
-    let mut files: Vec<(String, Kind)> = dir
+    let mut files: Vec<(PathBuf, String, Kind)> = entries
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
         .filter_map(|e| {
-            let name = e.file_name().to_str()?.to_owned();
+            let name = e.file_name();
             match kind(name.as_bytes()) {
-                k @ (Kind::Plain | Kind::Encrypted(_)) => Some((name, k)),
+                k @ (Kind::Plain | Kind::Encrypted(_)) => {
+                    let mut path = dir.to_vec();
+                    path.extend_from_slice(name.as_bytes());
+                    let label = String::from_utf8_lossy(&path).into_owned();
+                    Some((PathBuf::from(OsStr::from_bytes(&path)), label, k))
+                }
                 _ => None,
             }
         })
         .collect();
-    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files.sort_by(|a, b| a.1.cmp(&b.1));
     files
+}
+
+/// The encrypted env files git tracks anywhere in the work tree (one `git
+/// ls-files`), with their index blobs.
+fn tracked_encrypted() -> CmdResult<Vec<Staged>> {
+    let out = git()
+        .args(["ls-files", "-s", "-z"])
+        .output()
+        .map_err(git_failed)?;
+    if !out.status.success() {
+        return Err(Failure::new(
+            "git pre-commit: git could not list the tracked files",
+        ));
+    }
+    let mut files = Vec::new();
+    for entry in out.stdout.split(|&b| b == 0) {
+        // "mode oid stage\tpath"
+        let Some(tab) = entry.iter().position(|&b| b == b'\t') else {
+            continue;
+        };
+        let (Some(meta), Some(path)) = (entry.get(..tab), entry.get(tab + 1..)) else {
+            continue;
+        };
+        let f = Staged {
+            path: path.to_vec(),
+            oid: String::new(),
+        };
+        if !matches!(kind(f.name()), Kind::Encrypted(_)) {
+            continue;
+        }
+        let meta = String::from_utf8_lossy(meta);
+        let parts: Vec<&str> = meta.split(' ').collect();
+        let (Some(mode), Some(oid)) = (parts.first(), parts.get(1)) else {
+            continue;
+        };
+        if *mode == "160000" {
+            continue;
+        }
+        files.push(Staged {
+            oid: (*oid).to_owned(),
+            ..f
+        });
+    }
+    Ok(files)
 }
 
 /// Opens encrypted `contents` with the key (or password) for the work
@@ -717,18 +963,22 @@ fn staged_files() -> CmdResult<Vec<Staged>> {
     Ok(files)
 }
 
-/// Reads the blobs `oids` through one `git cat-file --batch`, handing each
-/// one's contents to `each`, in order.
-fn read_blobs(oids: &[&str], mut each: impl FnMut(&[u8])) -> CmdResult<()> {
+/// Reads the objects `names` (blob ids, or `REV:PATH`) through one `git
+/// cat-file --batch`, handing each one's contents to `each`, in order (a
+/// missing one as empty).
+fn read_blobs(names: &[&[u8]], mut each: impl FnMut(&[u8])) -> CmdResult<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
     let mut child = git()
         .args(["cat-file", "--batch"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .map_err(git_failed)?;
-    let mut input = Vec::with_capacity(oids.len() * 41);
-    for oid in oids {
-        input.extend_from_slice(oid.as_bytes());
+    let mut input = Vec::with_capacity(names.len() * 41);
+    for name in names {
+        input.extend_from_slice(name);
         input.push(b'\n');
     }
     let Some(mut stdin) = child.stdin.take() else {
@@ -742,21 +992,24 @@ fn read_blobs(oids: &[&str], mut each: impl FnMut(&[u8])) -> CmdResult<()> {
     let mut header = Vec::new();
     let mut contents = Vec::new();
     let broken = || Failure::new("git cat-file: unexpected output");
-    for _ in oids {
+    for _ in names {
         header.clear();
         reader
             .read_until(b'\n', &mut header)
             .map_err(|_| broken())?;
         let text = String::from_utf8_lossy(&header);
-        let parts: Vec<&str> = text.trim_end().split(' ').collect();
-        let size = match parts.as_slice() {
-            [_, _, size] => size.parse::<u64>().map_err(|_| broken())?,
-            // "<oid> missing": nothing to read.
-            _ => {
-                each(&[]);
-                continue;
-            }
-        };
+        let text = text.trim_end_matches('\n');
+        // "<oid> <type> <size>", or "<name> missing" (the name may hold
+        // blanks).
+        if text.ends_with(" missing") || text.ends_with(" ambiguous") {
+            each(&[]);
+            continue;
+        }
+        let size = text
+            .rsplit(' ')
+            .next()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(broken)?;
         contents.clear();
         (&mut reader)
             .take(size)
@@ -823,6 +1076,55 @@ mod tests {
         ] {
             assert_eq!(kind(other.as_bytes()), Kind::Other, "{other}");
         }
+    }
+
+    fn parts_of(value: &str) -> Vec<String> {
+        parts(value).iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn parts_of_values_are_lines_and_url_passwords() {
+        // Lines, trimmed of CRLF and blanks, without the PEM armour.
+        assert_eq!(
+            parts_of(
+                "-----BEGIN KEY-----\r\n  AAAABBBBCCCC\r\nshort\r\nDDDDEEEEFFFF\r\n-----END KEY-----"
+            ),
+            ["AAAABBBBCCCC", "DDDDEEEEFFFF"]
+        );
+        // A single-line value is no part of itself; blanks around it are.
+        assert!(parts_of("abcdefgh12345").is_empty());
+        assert_eq!(parts_of("  abcdefgh12345\r"), ["abcdefgh12345"]);
+        // URL passwords, as written and decoded.
+        assert_eq!(
+            parts_of("postgres://app:Zq8%40xR4vT9w@db.internal:5432/app?ssl=1"),
+            ["Zq8%40xR4vT9w", "Zq8@xR4vT9w"]
+        );
+        assert_eq!(
+            parts_of("redis://:k3Jd8sLq0pWz@cache:6379"),
+            ["k3Jd8sLq0pWz"]
+        );
+        // Local-development passwords and short ones are not searched for.
+        for url in [
+            "postgres://postgres:postgres@localhost/app",
+            "mysql://root:password@127.0.0.1/app",
+            "postgres://app:${DB_PASSWORD}@db/app",
+            "postgres://app:k3Jd8s@db/app",
+            "postgres://app@db/app",
+            "https://example.com/a:b@c",
+        ] {
+            assert!(parts_of(url).is_empty(), "{url}");
+        }
+        // A long real password is searched for even with a word in it.
+        assert_eq!(
+            parts_of("postgres://app:Sup3rS3cretPassw0rd@db/app"),
+            ["Sup3rS3cretPassw0rd"]
+        );
+    }
+
+    #[test]
+    fn directories_of_paths() {
+        assert_eq!(dir_of(b".env.enc"), b"");
+        assert_eq!(dir_of(b"svc/api/.env.enc"), b"svc/api/");
     }
 
     #[test]

@@ -629,3 +629,189 @@ fn enroll_outside_a_repository_is_a_clear_error() {
         .stderr_says(&["git init"]);
     assert!(p.names().is_empty(), "nothing written: {:?}", p.names());
 }
+
+// ---------------------------------------------------------------------------
+// Monorepos, parts of values, the parser's idea of a conflict
+// ---------------------------------------------------------------------------
+
+/// `envcloak encrypt` run in `dir` (its `.env` becomes `.env.enc`, with a
+/// new `.env.key` beside it), `.env` kept.
+fn encrypt_in(p: &Project, dir: &str) {
+    p.sh(&format!("cd {dir} && \"$EC\" encrypt")).run().ok();
+}
+
+#[test]
+fn values_of_env_files_in_subdirectories_are_searched_each_with_its_own_key() {
+    let (api, web, plain) = (canary(), canary(), canary());
+    let p = Project::new();
+    p.git_init();
+    // Each service has its own .env.enc and its own key; no root file.
+    p.write(
+        "svc/api/.env",
+        format!("API_TOKEN={api}\nDATABASE_URL=postgres://localhost/api\n"),
+    );
+    encrypt_in(&p, "svc/api");
+    p.write("svc/web/.env", format!("WEB_TOKEN={web}\n"));
+    encrypt_in(&p, "svc/web");
+    assert_ne!(p.read("svc/api/.env.key"), p.read("svc/web/.env.key"));
+    // The example next to svc/api's file makes its DATABASE_URL public.
+    p.write(
+        "svc/api/.env.example",
+        "DATABASE_URL=postgres://localhost/api\n",
+    );
+    enroll(&p);
+    let mut args = vec!["add", "-f", "--"];
+    let files = [
+        "svc/api/.env.enc",
+        "svc/api/.env.example",
+        "svc/api/.gitignore",
+        "svc/web/.env.enc",
+        "svc/web/.gitignore",
+    ];
+    args.extend_from_slice(&files);
+    p.git(&args);
+    p.command("git", &["commit", "-q", "-m", "services"])
+        .run()
+        .ok()
+        .hides(&api)
+        .hides(&web);
+    assert_eq!(commits(&p), 1);
+    // A value only the (ignored) plaintext .env of a service holds.
+    p.write(
+        "svc/api/.env",
+        format!("API_TOKEN={api}\nDATABASE_URL=postgres://localhost/api\nLOCAL_ONLY={plain}\n"),
+    );
+
+    p.write("leak.txt", format!("v={api}\n"));
+    p.write("docs/web.md", format!("# web\n\ntoken {web}\n"));
+    p.write("src/local.txt", format!("{plain}\n"));
+    p.write("src/db.txt", "url = postgres://localhost/api\n");
+    let out = try_commit(
+        &p,
+        &["leak.txt", "docs/web.md", "src/local.txt", "src/db.txt"],
+    )
+    .fails(1);
+    out.hides(&api).hides(&web).hides(&plain).stderr_says(&[
+        "leak.txt:1: holds the value of API_TOKEN (from svc/api/.env.enc)",
+        "docs/web.md:3: holds the value of WEB_TOKEN (from svc/web/.env.enc)",
+        "src/local.txt:1: holds the value of LOCAL_ONLY (from svc/api/.env)",
+    ]);
+    assert!(!out.stderr.contains("src/db.txt"), "{}", out.stderr);
+    // The same value in .env and .env.enc is reported once.
+    assert!(
+        !out.stderr.contains("API_TOKEN (from svc/api/.env):"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(commits(&p), 1);
+    let refused = staged_blobs(&p, &["leak.txt", "docs/web.md", "src/local.txt"]);
+    for f in ["leak.txt", "docs/web.md", "src/local.txt"] {
+        p.git(&["rm", "-q", "--cached", "--", f]);
+        std::fs::remove_file(p.p(f)).unwrap();
+    }
+    try_commit(&p, &["src/db.txt"]).ok();
+    assert_eq!(commits(&p), 2);
+    assert_no_leak(
+        &p,
+        &[&api, &web, &plain],
+        &["svc/api/.env", "svc/web/.env"],
+        &refused,
+    );
+}
+
+#[test]
+fn lines_of_a_multi_line_value_and_a_url_password_are_searched() {
+    let (l1, l2, pw) = (canary(), canary(), canary());
+    let p = guarded(&format!(
+        "PRIVATE_KEY=\"-----BEGIN PRIVATE KEY-----\n{l1}\n{l2}\n-----END PRIVATE KEY-----\"\n\
+         DATABASE_URL=postgres://app:{pw}@db.internal:5432/app\n\
+         LOCAL_URL=postgres://postgres:postgres@localhost/app\n"
+    ));
+    // The key pasted with CRLF endings, half of it, the password alone.
+    p.write(
+        "deploy/key.pem",
+        format!("-----BEGIN PRIVATE KEY-----\r\n{l1}\r\n{l2}\r\n-----END PRIVATE KEY-----\r\n"),
+    );
+    p.write("deploy/half.txt", format!("first\n  {l2}\n"));
+    p.write("scripts/db.sh", format!("export PGPASSWORD='{pw}'\n"));
+    // The whole value still counts as the value.
+    p.write(
+        "deploy/whole.txt",
+        format!("-----BEGIN PRIVATE KEY-----\n{l1}\n{l2}\n-----END PRIVATE KEY-----"),
+    );
+    // The PEM armour and a local-development password are no secrets.
+    p.write(
+        "docs/keys.md",
+        "Paste a key (-----BEGIN PRIVATE KEY-----) into postgres, as postgres.\n",
+    );
+    let staged = [
+        "deploy/key.pem",
+        "deploy/half.txt",
+        "scripts/db.sh",
+        "deploy/whole.txt",
+        "docs/keys.md",
+    ];
+    let out = try_commit(&p, &staged).fails(1);
+    out.hides(&l1).hides(&l2).hides(&pw).stderr_says(&[
+        "deploy/key.pem:2: holds part of the value of PRIVATE_KEY (from .env.enc)",
+        "deploy/half.txt:2: holds part of the value of PRIVATE_KEY (from .env.enc)",
+        "scripts/db.sh:1: holds part of the value of DATABASE_URL (from .env.enc)",
+        "deploy/whole.txt:1: holds the value of PRIVATE_KEY (from .env.enc)",
+    ]);
+    assert!(!out.stderr.contains("docs/keys.md"), "{}", out.stderr);
+    assert!(!out.stderr.contains("LOCAL_URL"), "{}", out.stderr);
+    assert_eq!(commits(&p), 1);
+    let refused = staged_blobs(&p, &staged[..4]);
+    for f in &staged[..4] {
+        p.git(&["rm", "-q", "--cached", "--", f]);
+        std::fs::remove_file(p.p(f)).unwrap();
+    }
+    try_commit(&p, &["docs/keys.md"]).ok();
+    assert_eq!(commits(&p), 2);
+    assert_no_leak(&p, &[&l1, &l2, &pw], &[], &refused);
+}
+
+#[test]
+fn a_marker_inside_a_quoted_value_is_not_a_conflict() {
+    let p = Project::new();
+    p.git_init();
+    p.write(".env", "B2=\"a\n<<<<<<< ours\nb\"\n");
+    p.envcloak(&["encrypt"]).run().ok();
+    // Loading accepts the file...
+    p.envcloak(&["get", "B2"]).run().ok();
+    enroll(&p);
+    // ...and so does the guard.
+    try_commit(&p, &[".env.enc", ".gitignore"])
+        .ok()
+        .hides("<<<<<<<");
+    assert_eq!(commits(&p), 1);
+}
+
+#[test]
+fn a_refusal_says_the_staged_blob_stays_until_unstaged_and_pruned() {
+    let secret = canary();
+    let p = guarded(&format!("API_TOKEN={secret}\n"));
+    p.write("notes.txt", format!("token {secret}\n"));
+    try_commit(&p, &["notes.txt"])
+        .fails(1)
+        .hides(&secret)
+        .stderr_says(&[
+            "still in .git/objects",
+            "git restore --staged FILE",
+            "git rm --cached FILE",
+            "git gc --prune=now",
+        ]);
+    assert!(
+        all_objects(&p).iter().any(|(_, b)| contains(b, &secret)),
+        "git add stored the staged file in .git/objects"
+    );
+    // Doing what the hint says removes it.
+    p.git(&["restore", "--staged", "notes.txt"]);
+    p.git(&["gc", "-q", "--prune=now"]);
+    assert!(
+        !all_objects(&p).iter().any(|(_, b)| contains(b, &secret)),
+        "the refused blob is still in .git/objects"
+    );
+    assert_eq!(commits(&p), 1);
+    assert_no_leak(&p, &[&secret], &["notes.txt"], &[]);
+}
