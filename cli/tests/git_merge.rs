@@ -17,6 +17,13 @@ const ATTRS: &str = "# envcloak: readable diffs and key-level merges of encrypte
 .env.enc diff=envcloak merge=envcloak\n\
 .env.*.enc diff=envcloak merge=envcloak\n";
 
+/// The driver command enrollment records for the binary at `bin`: that
+/// binary while it exists, else `envcloak` on `PATH`.
+fn recorded(bin: &str, args: &str) -> String {
+    let q = format!("'{}'", bin.replace('\'', r"'\''"));
+    format!(r#"f() {{ if [ -x {q} ]; then {q} "$@"; else envcloak "$@"; fi; }}; f {args}"#)
+}
+
 fn config(p: &Project, name: &str) -> Option<String> {
     let out = git_any(p, &["config", "--local", "--get", name]);
     (out.code == 0).then(|| out.stdout().trim_end().to_owned())
@@ -40,12 +47,12 @@ fn enroll_adds_attributes_once_configures_the_clone_and_disenroll_undoes_it() {
     let bin = common::BIN;
     assert_eq!(
         config(&p, "diff.envcloak.textconv").unwrap(),
-        format!("'{bin}' git textconv")
+        recorded(bin, "git textconv")
     );
     assert_eq!(config(&p, "diff.envcloak.cachetextconv").unwrap(), "false");
     assert_eq!(
         config(&p, "merge.envcloak.driver").unwrap(),
-        format!("'{bin}' git merge-driver %O %A %B %P")
+        recorded(bin, "git merge-driver %O %A %B %P")
     );
     assert!(config(&p, "merge.envcloak.name").is_some());
     // git itself sees the attributes.
@@ -147,7 +154,7 @@ fn a_fresh_clone_configures_its_drivers_once_then_stays_quiet() {
     );
     assert_eq!(
         config(&bob, "merge.envcloak.driver").unwrap(),
-        format!("'{}' git merge-driver %O %A %B %P", common::BIN)
+        recorded(common::BIN, "git merge-driver %O %A %B %P")
     );
     assert_eq!(
         config(&bob, "diff.envcloak.cachetextconv").unwrap(),
@@ -166,11 +173,60 @@ fn a_fresh_clone_configures_its_drivers_once_then_stays_quiet() {
     ]);
     let out = bob.envcloak(&["unset", "C"]).run().ok();
     assert!(out.stderr.contains("configured this clone's git drivers"));
-    assert!(
-        config(&bob, "merge.envcloak.driver")
-            .unwrap()
-            .contains(common::BIN)
+    assert_eq!(
+        config(&bob, "merge.envcloak.driver").unwrap(),
+        recorded(common::BIN, "git merge-driver %O %A %B %P")
     );
+    // So is one in the fallback form whose binary is gone; and reading
+    // commands (get, ls, decrypt, diff, rotate, redact) configure too.
+    bob.git(&[
+        "config",
+        "--local",
+        "diff.envcloak.textconv",
+        &recorded("/no/such/dir/envcloak", "git textconv"),
+    ]);
+    let out = bob.envcloak(&["get", "B"]).run().ok();
+    assert!(out.stderr.contains("configured this clone's git drivers"));
+    assert_eq!(
+        config(&bob, "diff.envcloak.textconv").unwrap(),
+        recorded(common::BIN, "git textconv")
+    );
+    for args in [
+        &["ls"][..],
+        &["decrypt"],
+        &["diff", "HEAD"],
+        &["redact"],
+        &["rotate"],
+    ] {
+        bob.git(&["config", "--local", "--remove-section", "merge.envcloak"]);
+        let out = bob.envcloak(args).stdin("").run();
+        assert!(
+            out.stderr.contains("configured this clone's git drivers"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(config(&bob, "merge.envcloak.driver").is_some(), "{args:?}");
+    }
+    // An older form (an absolute path, no fallback) is rewritten once.
+    bob.git(&[
+        "config",
+        "--local",
+        "merge.envcloak.driver",
+        &format!("'{}' git merge-driver %O %A %B %P", common::BIN),
+    ]);
+    let out = bob.envcloak(&["ls"]).run().ok();
+    assert!(out.stderr.contains("configured this clone's git drivers"));
+    let out = bob.envcloak(&["ls"]).run().ok();
+    assert!(!out.stderr.contains("configured"), "{}", out.stderr);
+    assert_eq!(
+        config(&bob, "merge.envcloak.driver").unwrap(),
+        recorded(common::BIN, "git merge-driver %O %A %B %P")
+    );
+    // `run` stays fast: it configures nothing.
+    bob.git(&["config", "--local", "--remove-section", "merge.envcloak"]);
+    let out = bob.envcloak(&["run", "--", "true"]).run().ok();
+    assert!(!out.stderr.contains("configured"), "{}", out.stderr);
+    assert_eq!(config(&bob, "merge.envcloak.driver"), None);
 
     // Not enrolled: nothing is configured, nothing said.
     let plain = Project::new();
