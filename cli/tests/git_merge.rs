@@ -897,3 +897,106 @@ fn the_scan_finds_a_canary_in_the_work_tree() {
     p.write("deep/dir/leak.txt", format!("{c}\n"));
     assert_no_canaries(&p, &[c]);
 }
+
+// ---------------------------------------------------------------------------
+// A binary that moved
+// ---------------------------------------------------------------------------
+
+/// `PATH` without any directory that holds an `envcloak`.
+fn path_without_envcloak() -> String {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<_> = std::env::split_paths(&path)
+        .filter(|d| !d.join("envcloak").exists())
+        .collect();
+    std::env::join_paths(dirs)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn drivers_fall_back_to_envcloak_on_path_when_the_binary_is_gone() {
+    let (text, mut cs) = five();
+    let (_origin, p, _key) = start(&text);
+    // Enrolled by a binary in a directory whose name needs quoting (a
+    // space, both quotes, a dollar sign), which then goes away (cargo
+    // clean, cargo install elsewhere).
+    let tools = Project::new();
+    let dir = tools.p("it's a \"tool\" $HOME dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let moved = dir.join("envcloak");
+    std::fs::copy(common::BIN, &moved).unwrap();
+    let bare_path = path_without_envcloak();
+    let out = p
+        .command(moved.to_str().unwrap(), &["git", "enroll"])
+        .env("PATH", &bare_path)
+        .run()
+        .ok();
+    assert!(out.stderr.contains("configured"), "{}", out.stderr);
+    assert_eq!(
+        config(&p, "diff.envcloak.textconv").unwrap(),
+        recorded(moved.to_str().unwrap(), "git textconv")
+    );
+    let (x, y) = (canary("x"), canary("y"));
+    cs.extend([x.clone(), y.clone()]);
+    // (envcloak commands run now would record themselves: all of them
+    // run while the moved binary is still there.)
+    p.git(&["checkout", "-q", "-b", "topic"]);
+    set(&p, "SENTRY_DSN", &y);
+    commit_all(&p, "y");
+    p.git(&["checkout", "-q", "main"]);
+    unset(&p, "DB_PASSWORD");
+    set(&p, "API_URL", &x);
+    commit_all(&p, "x");
+    assert_eq!(
+        config(&p, "merge.envcloak.driver").unwrap(),
+        recorded(moved.to_str().unwrap(), "git merge-driver %O %A %B %P")
+    );
+    // While it is there, git runs it (nothing named envcloak on PATH).
+    let log = p
+        .command("git", &["log", "-p", "-1", "--", ".env.enc"])
+        .env("PATH", &bare_path)
+        .run()
+        .ok();
+    assert!(log.stdout().contains("+API_URL=[fp:"), "{}", log.stdout());
+    log.hides(&x);
+
+    std::fs::remove_file(&moved).unwrap();
+    // Gone and nothing on PATH: git cannot run the textconv.
+    let log = p
+        .command("git", &["log", "-p", "-1", "--", ".env.enc"])
+        .env("PATH", &bare_path)
+        .run();
+    assert_ne!(log.code, 0, "{}", log.stdout());
+    // Gone, and envcloak on PATH: git runs that one.
+    let shim = tools.p("bin");
+    std::fs::create_dir_all(&shim).unwrap();
+    std::os::unix::fs::symlink(common::BIN, shim.join("envcloak")).unwrap();
+    let with_shim = format!("{}:{bare_path}", shim.display());
+    let log = p
+        .command("git", &["log", "-p", "-1", "--", ".env.enc"])
+        .env("PATH", &with_shim)
+        .run()
+        .ok();
+    assert!(log.stdout().contains("-API_URL=[fp:"), "{}", log.stdout());
+    assert!(log.stdout().contains("+API_URL=[fp:"), "{}", log.stdout());
+    log.hides(&x);
+    // The merge driver too: a key-level merge of the two branches.
+    let merge = p
+        .command("git", &["merge", "-q", "--no-edit", "topic"])
+        .env("PATH", &with_shim)
+        .run()
+        .ok();
+    assert!(!merge.stderr.contains("CONFLICT"), "{}", merge.stderr);
+    assert_encrypted(&p, ".env.enc");
+    // The next envcloak command records itself.
+    let out = p.envcloak(&["ls"]).run().ok();
+    assert!(out.stderr.contains("configured"), "{}", out.stderr);
+    assert_eq!(
+        config(&p, "diff.envcloak.textconv").unwrap(),
+        recorded(common::BIN, "git textconv")
+    );
+    let now = plaintext(&p);
+    assert!(now.contains(&format!("SENTRY_DSN={y}\n")) && !now.contains("DB_PASSWORD"));
+    assert_no_canaries(&p, &cs);
+}
