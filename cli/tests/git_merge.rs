@@ -1000,3 +1000,57 @@ fn drivers_fall_back_to_envcloak_on_path_when_the_binary_is_gone() {
     assert!(now.contains(&format!("SENTRY_DSN={y}\n")) && !now.contains("DB_PASSWORD"));
     assert_no_canaries(&p, &cs);
 }
+
+// ---------------------------------------------------------------------------
+// git's own text conflict (a clone without the driver merged)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_text_conflict_made_without_the_driver_is_named_and_redone_with_it() {
+    let (text, mut cs) = five();
+    let (origin, alice, key) = start(&text);
+    let bob = origin.clone_with_key(&key);
+    let (ours, theirs) = (canary("ours"), canary("theirs"));
+    cs.extend([ours.clone(), theirs.clone()]);
+    set(&alice, "DB_PASSWORD", &theirs);
+    commit_all(&alice, "alice");
+    alice.git(&["push", "-q"]);
+    set(&bob, "DB_PASSWORD", &ours);
+    commit_all(&bob, "bob");
+    // Bob's clone lost its merge driver (as a clone that never ran
+    // envcloak before merging): git merges the token as text.
+    bob.git(&["config", "--local", "--remove-section", "merge.envcloak"]);
+    let out = git_any(&bob, &["pull", "--no-rebase", "--no-edit"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let on_disk = bob.read_string(".env.enc");
+    assert!(on_disk.starts_with("<<<<<<< "), "not git's text conflict");
+    bob.write(".env.example", "DB_PASSWORD=\n");
+    for args in [&["get", "DB_PASSWORD"][..], &["check"], &["edit"]] {
+        let out = bob.envcloak(args).env("EDITOR", "true").run().fails(2);
+        out.error_says(&[
+            ".env.enc",
+            "git merged this file as text",
+            "merge driver was not configured",
+        ]);
+        assert!(
+            out.stderr.contains("envcloak git enroll")
+                && out.stderr.contains("git checkout -m .env.enc"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("not base64"), "{}", out.stderr);
+        out.hides(&ours).hides(&theirs);
+    }
+    // What the hint says: enroll, then redo the merge with the driver.
+    bob.envcloak(&["git", "enroll"]).run().ok();
+    let redo = git_any(&bob, &["checkout", "-m", ".env.enc"]);
+    redo.hides(&ours).hides(&theirs);
+    assert_encrypted(&bob, ".env.enc");
+    let now = plaintext(&bob);
+    assert!(
+        now.contains(&format!("<<<<<<< ours\nDB_PASSWORD={ours}\n=======\nDB_PASSWORD={theirs}\n>>>>>>> theirs\n")),
+        "not the driver's encrypted conflict"
+    );
+    assert_no_canaries(&bob, &cs);
+    assert_no_canaries(&alice, &cs);
+}
