@@ -1942,7 +1942,9 @@ mod tests {
             split_file(conflict.as_bytes()).unwrap_err(),
             DecryptError::GitTextConflict
         );
-        let diff3 = format!("<<<<<<< HEAD\r\n{a}\r\n||||||| base\r\n{b}\r\n=======\r\n{b}\r\n>>>>>>> topic\r\n");
+        let diff3 = format!(
+            "<<<<<<< HEAD\r\n{a}\r\n||||||| base\r\n{b}\r\n=======\r\n{b}\r\n>>>>>>> topic\r\n"
+        );
         assert!(is_git_text_conflict(diff3.as_bytes()));
         // A password file whose header both sides kept.
         let pw = encrypt_with_password(b"pw", b"A=1\n", MIN_ITERATIONS);

@@ -283,7 +283,10 @@ fn command_program(cmd: &str) -> String {
 /// `recursive = binary` for the virtual bases of criss-cross merges.
 pub fn driver_config(exe: &Path) -> Vec<(&'static str, String)> {
     vec![
-        ("diff.envcloak.textconv", driver_command(exe, "git textconv")),
+        (
+            "diff.envcloak.textconv",
+            driver_command(exe, "git textconv"),
+        ),
         ("diff.envcloak.cachetextconv", "false".to_owned()),
         (
             "merge.envcloak.name",
@@ -1108,7 +1111,10 @@ mod tests {
         // The old form (an absolute path alone), even of a binary that
         // exists, is rewritten in the new one.
         let old = DriverState {
-            textconv: Some(format!("{} git textconv", shell_quote(&here.to_string_lossy()))),
+            textconv: Some(format!(
+                "{} git textconv",
+                shell_quote(&here.to_string_lossy())
+            )),
             ..configured(&here)
         };
         assert!(!old.is_complete());

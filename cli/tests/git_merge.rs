@@ -818,6 +818,14 @@ fn password_files_merge_with_the_password() {
         "{}",
         out.stderr
     );
+    // The hint names the password, not a key.
+    assert!(
+        out.stderr
+            .contains("hint: .env.enc is encrypted with a password: set ENVCLOAK_PASSWORD"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains(".env.key"), "{}", out.stderr);
     assert_eq!(p.read(".env.enc"), ours);
     p.git(&["merge", "--abort"]);
     // With it: clean, still a password file.
@@ -1048,9 +1056,34 @@ fn a_text_conflict_made_without_the_driver_is_named_and_redone_with_it() {
     assert_encrypted(&bob, ".env.enc");
     let now = plaintext(&bob);
     assert!(
-        now.contains(&format!("<<<<<<< ours\nDB_PASSWORD={ours}\n=======\nDB_PASSWORD={theirs}\n>>>>>>> theirs\n")),
+        now.contains(&format!(
+            "<<<<<<< ours\nDB_PASSWORD={ours}\n=======\nDB_PASSWORD={theirs}\n>>>>>>> theirs\n"
+        )),
         "not the driver's encrypted conflict"
     );
     assert_no_canaries(&bob, &cs);
     assert_no_canaries(&alice, &cs);
+}
+
+#[test]
+fn enroll_help_says_what_merge_drivers_do_not_cover() {
+    let p = Project::new();
+    let help = p.envcloak(&["git", "enroll", "--help"]).run().ok();
+    let text = help
+        .stdout()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for needle in [
+        "octopus strategy (git merge a b c)",
+        "-X ours / -X theirs do not use merge drivers",
+        "merge one branch at a time",
+        "git checkout --theirs .env.enc",
+        "Hooks are per clone",
+        "git checkout -m .env.enc",
+        "'envcloak' on PATH",
+        "# [comment fp:...]",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
 }

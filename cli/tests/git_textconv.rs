@@ -47,7 +47,10 @@ fn comments_show_as_fingerprints_in_diffs_and_logs() {
     let log = p.git(&["log", "-p", "-1", "--", ".env.enc"]);
     let text = log.stdout();
     log.hides(&old).hides(&live).hides(&note);
-    assert!(!text.contains("old:") && !text.contains("rotated"), "{text}");
+    assert!(
+        !text.contains("old:") && !text.contains("rotated"),
+        "{text}"
+    );
     let first = comment_fps(text, "+");
     assert_eq!(first.len(), 2, "{text}");
     assert_ne!(first[0], first[1]);
@@ -58,7 +61,10 @@ fn comments_show_as_fingerprints_in_diffs_and_logs() {
     // A changed comment is a changed line (the same text, the same
     // fingerprint: the other comment is context).
     let old2 = canary("COMMENTED2");
-    let editor = p.script("ed.sh", &format!("sed -i 's/^# old: .*/# old: STRIPE_KEY={old2}/' \"$1\""));
+    let editor = p.script(
+        "ed.sh",
+        &format!("sed -i 's/^# old: .*/# old: STRIPE_KEY={old2}/' \"$1\""),
+    );
     p.envcloak(&["edit"])
         .env("EDITOR", editor.as_os_str())
         .run()
@@ -79,7 +85,11 @@ fn comments_show_as_fingerprints_in_diffs_and_logs() {
         .env("ENVCLOAK_DIFF_VALUES", "1")
         .run()
         .ok();
-    assert!(shown.stdout().contains(&format!("+# old: STRIPE_KEY={old2}\n")));
+    assert!(
+        shown
+            .stdout()
+            .contains(&format!("+# old: STRIPE_KEY={old2}\n"))
+    );
     p.git(&["checkout", "--", ".env.enc"]);
     assert_no_canaries(&p, &[old, old2, live, note]);
 }
@@ -364,7 +374,18 @@ fn password_files_are_shown_with_the_password() {
     show.hides(&a);
     let show = git_any(&p, &["show", "HEAD"]);
     assert_eq!(show.code, 0);
-    assert!(show.stdout().contains("no key here opens it"));
+    // One line, with the blob's digest; not "no key ... to show".
+    let shown: Vec<&str> = show
+        .stdout()
+        .lines()
+        .filter(|l| l.contains("# envcloak: encrypted"))
+        .collect();
+    assert_eq!(shown.len(), 1, "{}", show.stdout());
+    assert!(
+        shown[0].starts_with("+# envcloak: encrypted; no key here opens it (sha256 "),
+        "{}",
+        show.stdout()
+    );
     assert_no_canaries(&p, &[a]);
 }
 
