@@ -263,7 +263,7 @@ fn merge_driver(
                 (
                     git::Version::Theirs | git::Version::Base,
                     envcloak::Error::Decrypt {
-                        kind: DecryptError::Authentication | DecryptError::WrongPassword,
+                        kind: DecryptError::Authentication,
                         ..
                     },
                 ) => {

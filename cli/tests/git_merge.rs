@@ -828,6 +828,20 @@ fn password_files_merge_with_the_password() {
     assert!(!out.stderr.contains(".env.key"), "{}", out.stderr);
     assert_eq!(p.read(".env.enc"), ours);
     p.git(&["merge", "--abort"]);
+    // With a wrong one: the same hint.
+    let out = p
+        .command("git", &["merge", "--no-edit", "side"])
+        .env("ENVCLOAK_PASSWORD", "not the password")
+        .run();
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("wrong password")
+            && out.stderr.contains("set ENVCLOAK_PASSWORD to the password"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(p.read(".env.enc"), ours);
+    p.git(&["merge", "--abort"]);
     // With it: clean, still a password file.
     let out = p
         .command("git", &["merge", "-q", "--no-edit", "side"])
