@@ -445,6 +445,14 @@ pub enum DecryptError {
         /// Seconds by which the token's timestamp is ahead of now.
         ahead_secs: u64,
     },
+    /// Git's own text conflict: the file starts with a `<<<<<<< ` line
+    /// and holds `=======` and `>>>>>>> ` lines around token lines. Git
+    /// merged it as text because the clone's envcloak merge driver was not
+    /// configured when it merged.
+    #[error(
+        "git merged this file as text (git's conflict markers around encrypted tokens): this clone's envcloak merge driver was not configured when it merged"
+    )]
+    GitTextConflict,
     /// The password-mode header line is malformed or missing.
     #[error("bad password header: {0}")]
     BadHeader(&'static str),
@@ -549,7 +557,38 @@ fn prepare(token: &[u8]) -> Result<ParsedToken<'_>, DecryptError> {
     if token.starts_with(HEADER_PREFIX.as_bytes()) {
         return Err(DecryptError::PasswordRequired);
     }
+    if is_git_text_conflict(token) {
+        return Err(DecryptError::GitTextConflict);
+    }
     parse_token(token)
+}
+
+/// Whether `contents` is git's text conflict of encrypted files: it starts
+/// with a `<<<<<<< ` line, then has a `=======` line and a `>>>>>>> `
+/// line, in that order (a `||||||| ` base section may sit between).
+///
+/// ```
+/// use envcloak::crypto::is_git_text_conflict;
+/// assert!(is_git_text_conflict(b"<<<<<<< HEAD\ngAAAA1\n=======\ngAAAA2\n>>>>>>> topic\n"));
+/// assert!(!is_git_text_conflict(b"gAAAA1\n"));
+/// ```
+pub fn is_git_text_conflict(contents: &[u8]) -> bool {
+    let mut lines = contents
+        .trim_ascii_start()
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    if !lines.next().is_some_and(|l| l.starts_with(b"<<<<<<< ")) {
+        return false;
+    }
+    let mut middle = false;
+    for l in lines {
+        if l == b"=======" {
+            middle = true;
+        } else if middle && (l.starts_with(b">>>>>>> ") || l == b">>>>>>>") {
+            return true;
+        }
+    }
+    false
 }
 
 /// Authenticates and decrypts a parsed token with each key in turn, then
@@ -810,8 +849,13 @@ impl PasswordHeader {
 /// whose first non-blank text starts with `envcloak:` has a header: its first
 /// line, which must parse, followed by the token. Any other file is a bare
 /// token (returned as is; an empty one is left for [`decrypt`] to report).
+/// Git's text conflict of two versions ([`is_git_text_conflict`], before
+/// or after a header) is [`DecryptError::GitTextConflict`].
 pub fn split_file(contents: &[u8]) -> Result<(Option<PasswordHeader>, &[u8]), DecryptError> {
     let start = contents.trim_ascii_start();
+    if is_git_text_conflict(start) {
+        return Err(DecryptError::GitTextConflict);
+    }
     if !start.starts_with(HEADER_PREFIX.as_bytes()) {
         return Ok((None, contents));
     }
@@ -821,6 +865,9 @@ pub fn split_file(contents: &[u8]) -> Result<(Option<PasswordHeader>, &[u8]), De
     let line = std::str::from_utf8(line)
         .map_err(|_| DecryptError::BadHeader("the header line is not utf-8"))?;
     let header = PasswordHeader::parse(line)?;
+    if is_git_text_conflict(rest) {
+        return Err(DecryptError::GitTextConflict);
+    }
     if rest.trim_ascii().is_empty() {
         return Err(DecryptError::BadHeader(
             "the header line is not followed by a token",
@@ -1878,5 +1925,43 @@ mod tests {
             );
         }
         assert_ne!(token_hex(32), token_hex(32));
+    }
+
+    #[test]
+    fn git_text_conflicts_are_recognised() {
+        let ring = Keyring::from(Key::generate());
+        let a = encrypt(&ring, b"A=1\n");
+        let b = encrypt(&ring, b"A=2\n");
+        let conflict = format!("<<<<<<< HEAD\n{a}\n=======\n{b}\n>>>>>>> topic\n");
+        assert!(is_git_text_conflict(conflict.as_bytes()));
+        assert_eq!(
+            decrypt(&ring, conflict.as_bytes(), None).unwrap_err(),
+            DecryptError::GitTextConflict
+        );
+        assert_eq!(
+            split_file(conflict.as_bytes()).unwrap_err(),
+            DecryptError::GitTextConflict
+        );
+        let diff3 = format!(
+            "<<<<<<< HEAD\r\n{a}\r\n||||||| base\r\n{b}\r\n=======\r\n{b}\r\n>>>>>>> topic\r\n"
+        );
+        assert!(is_git_text_conflict(diff3.as_bytes()));
+        // A password file whose header both sides kept.
+        let pw = encrypt_with_password(b"pw", b"A=1\n", MIN_ITERATIONS);
+        let (header, token) = pw.split_once('\n').unwrap();
+        let inside = format!("{header}\n<<<<<<< HEAD\n{token}=======\n{token}>>>>>>> t\n");
+        assert_eq!(
+            split_file(inside.as_bytes()).unwrap_err(),
+            DecryptError::GitTextConflict
+        );
+        // Not conflicts: no markers, markers out of order, not at the top.
+        for text in [
+            a.clone(),
+            format!("<<<<<<< HEAD\n{a}\n"),
+            format!("<<<<<<< HEAD\n{a}\n>>>>>>> t\n=======\n"),
+            format!("{a}\n<<<<<<< HEAD\n=======\n>>>>>>> t\n"),
+        ] {
+            assert!(!is_git_text_conflict(text.as_bytes()), "{text}");
+        }
     }
 }

@@ -16,14 +16,26 @@
 //! memory: the textconv prints names and fingerprints (values only when
 //! asked for), and the merge driver writes back an encrypted file, with
 //! conflict markers inside the encryption when both sides changed a key.
+//! Comments are part of the encrypted content and may hold old secrets
+//! (`# old: TOKEN=...`), so the textconv shows each one as a keyed
+//! fingerprint of its text too (`# [comment fp:…]`): a changed comment
+//! shows as a changed line, its words do not show.
+//!
+//! The commands recorded in a clone's config run the envcloak binary at
+//! the absolute path that configured them, and `envcloak` on `PATH` when
+//! that binary is gone (after `cargo clean`, or a move to `cargo
+//! install`), so `git log -p` keeps working ([`driver_config`]).
 //!
 //! ```
 //! use envcloak::git::{Fingerprinter, Show, render};
 //! let key = envcloak::crypto::Key::generate();
 //! let fp = Fingerprinter::new(&key);
 //! let shown = render("# api\nTOKEN=s3cret\n", Show::Fingerprints(&fp));
-//! assert_eq!(*shown, format!("# api\nTOKEN=[fp:{}]\n", fp.fingerprint("s3cret")));
-//! assert!(!shown.contains("s3cret"));
+//! assert_eq!(
+//!     *shown,
+//!     format!("# [comment fp:{}]\nTOKEN=[fp:{}]\n", fp.comment("# api"), fp.fingerprint("s3cret"))
+//! );
+//! assert!(!shown.contains("s3cret") && !shown.contains("api"));
 //! ```
 
 use std::fmt;
@@ -57,7 +69,7 @@ pub const ATTRIBUTES_COMMENT: &str =
 /// What the textconv prints for a blob it cannot show: no key here opens
 /// it (or it is not an encrypted file). One line, so `git log -p` goes on;
 /// [`placeholder`] adds a digest of the blob, so a change still shows.
-pub const NO_KEY_PLACEHOLDER: &str = "# envcloak: encrypted, no key here to show its entries";
+pub const NO_KEY_PLACEHOLDER: &str = "# envcloak: encrypted; no key here opens it";
 
 /// The textconv's one line for a blob it cannot show:
 /// [`NO_KEY_PLACEHOLDER`] and the first bytes of the SHA-256 of the blob
@@ -209,8 +221,41 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// The program a recorded driver command runs: the first word, unquoted
-/// when it is single-quoted (as [`shell_quote`] writes it).
+/// How a recorded driver command that falls back to `PATH` starts
+/// ([`driver_command`]); the recorded binary's quoted path follows.
+const FALLBACK_PREFIX: &str = "f() { if [ -x ";
+
+/// The shell command git runs for a driver: the envcloak binary at `exe`
+/// when it is still there, else `envcloak` on `PATH`, with `args` (git
+/// runs it with `sh -c`, appending the file for a textconv and
+/// substituting `%O %A %B %P`, quoted, for a merge driver).
+///
+/// ```
+/// let cmd = envcloak::git::driver_command(std::path::Path::new("/opt/it's/envcloak"), "git textconv");
+/// assert_eq!(
+///     cmd,
+///     r#"f() { if [ -x '/opt/it'\''s/envcloak' ]; then '/opt/it'\''s/envcloak' "$@"; else envcloak "$@"; fi; }; f git textconv"#
+/// );
+/// ```
+pub fn driver_command(exe: &Path, args: &str) -> String {
+    let program = shell_quote(&exe.to_string_lossy());
+    format!(
+        r#"{FALLBACK_PREFIX}{program} ]; then {program} "$@"; else envcloak "$@"; fi; }}; f {args}"#
+    )
+}
+
+/// The program a recorded driver command runs: the quoted path after
+/// [`FALLBACK_PREFIX`] in the form [`driver_command`] writes, otherwise the
+/// first word (an older form, or one a user wrote).
+fn recorded_program(cmd: &str) -> String {
+    match cmd.trim_start().strip_prefix(FALLBACK_PREFIX) {
+        Some(rest) => command_program(rest),
+        None => command_program(cmd),
+    }
+}
+
+/// The first word of a command, unquoted when it is single-quoted (as
+/// [`shell_quote`] writes it).
 fn command_program(cmd: &str) -> String {
     let cmd = cmd.trim_start();
     let mut out = String::new();
@@ -232,13 +277,16 @@ fn command_program(cmd: &str) -> String {
 }
 
 /// The local config entries that enrollment sets, for the envcloak binary
-/// at `exe`: the textconv, `cachetextconv` off (decrypted text is never
-/// cached in git notes), the merge driver with `%O %A %B %P`, and
+/// at `exe` (falling back to `envcloak` on `PATH` when it is gone:
+/// [`driver_command`]): the textconv, `cachetextconv` off (decrypted text
+/// is never cached in git notes), the merge driver with `%O %A %B %P`, and
 /// `recursive = binary` for the virtual bases of criss-cross merges.
 pub fn driver_config(exe: &Path) -> Vec<(&'static str, String)> {
-    let program = shell_quote(&exe.to_string_lossy());
     vec![
-        ("diff.envcloak.textconv", format!("{program} git textconv")),
+        (
+            "diff.envcloak.textconv",
+            driver_command(exe, "git textconv"),
+        ),
         ("diff.envcloak.cachetextconv", "false".to_owned()),
         (
             "merge.envcloak.name",
@@ -246,7 +294,7 @@ pub fn driver_config(exe: &Path) -> Vec<(&'static str, String)> {
         ),
         (
             "merge.envcloak.driver",
-            format!("{program} git merge-driver %O %A %B %P"),
+            driver_command(exe, "git merge-driver %O %A %B %P"),
         ),
         // A criss-cross merge first merges the merge bases into a virtual
         // one; git's `binary` driver then takes their own base instead of
@@ -268,13 +316,22 @@ pub struct DriverState {
 
 impl DriverState {
     /// Whether the drivers are set up and runnable: both commands present,
-    /// each naming a program that exists (or a bare name, left to `PATH`),
-    /// and `cachetextconv` off.
+    /// and `cachetextconv` off. A command in the form [`driver_command`]
+    /// writes counts when the binary it records still exists (so a clone
+    /// whose binary moved records the new one); an absolute path in another
+    /// form counts not at all (it is rewritten in the form that falls back
+    /// to `PATH`); a bare program name is left to `PATH`.
     pub fn is_complete(&self) -> bool {
         let runnable = |cmd: &Option<String>| {
             cmd.as_deref().is_some_and(|c| {
-                let program = command_program(c);
-                !program.is_empty() && (!program.contains('/') || Path::new(&program).exists())
+                let fallback = c.trim_start().starts_with(FALLBACK_PREFIX);
+                let program = recorded_program(c);
+                !program.is_empty()
+                    && if program.contains('/') {
+                        fallback && Path::new(&program).exists()
+                    } else {
+                        !fallback
+                    }
             })
         };
         runnable(&self.textconv)
@@ -413,9 +470,23 @@ impl Fingerprinter {
 
     /// The fingerprint of `value`: lower-case hex.
     pub fn fingerprint(&self, value: &str) -> String {
+        self.mac(&[value.as_bytes()])
+    }
+
+    /// The fingerprint of a comment line's text (`# ...` as it is in the
+    /// file, without its line ending): lower-case hex, made apart from
+    /// values' (a comment and a value with the same text do not show the
+    /// same fingerprint).
+    pub fn comment(&self, line: &str) -> String {
+        self.mac(&[b"comment\0", line.as_bytes()])
+    }
+
+    fn mac(&self, parts: &[&[u8]]) -> String {
         let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&self.key[..])
             .expect("HMAC takes a key of any length");
-        mac.update(value.as_bytes());
+        for part in parts {
+            mac.update(part);
+        }
         let tag = mac.finalize().into_bytes();
         tag.iter()
             .take(FINGERPRINT_BYTES)
@@ -435,8 +506,10 @@ pub enum Show<'a> {
 
 /// The text the textconv prints for a decrypted file: its entries in file
 /// order as `KEY=[fp:…]`, one line each (a value over several lines is one
-/// line), with its comments and blank lines. A commented-out entry
-/// (`# KEY=value`) is fingerprinted too. A text with conflict markers is
+/// line), with its blank lines. A commented-out entry (`# KEY=value`) is
+/// shown as `# KEY=[fp:…]`; every other full-line comment as
+/// `# [comment fp:…]` ([`Fingerprinter::comment`] of its text), since a
+/// comment may hold an old secret. A text with conflict markers is
 /// shown piece by piece between the marker lines, which are kept; a piece
 /// that does not parse is replaced by a note naming its lines. Nothing of
 /// a value is ever shown with [`Show::Fingerprints`].
@@ -535,7 +608,11 @@ fn render_entries(
                         out.push_str("# ");
                         out.push_str(&entry_line(e));
                     }
-                    _ => out.push_str(text_line),
+                    _ => {
+                        out.push_str("# [comment fp:");
+                        out.push_str(&fp.comment(text_line.trim()));
+                        out.push(']');
+                    }
                 }
             }
             _ if trimmed.is_empty() => {}
@@ -928,23 +1005,29 @@ mod tests {
     }
 
     #[test]
-    fn render_keeps_order_and_comments_and_hides_values() {
+    fn render_keeps_order_and_hides_values_and_comments() {
         let fp = Fingerprinter::new(&Key::generate());
-        let text = "# top\n\nexport A=alpha-secret\nB=\"multi\nline secret\"\n# OLD=retired-secret\n# just words\nC=gamma-secret # note\n";
+        let text = "# top\n\nexport A=alpha-secret\nB=\"multi\nline secret\"\n# OLD=retired-secret\n  # old: K=words-secret\nC=gamma-secret # note\n";
         let out = render(text, Show::Fingerprints(&fp));
         let f = |_k: &str, v: &str| fp.fingerprint(v);
         assert_eq!(
             *out,
             format!(
-                "# top\n\nA=[fp:{}]\nB=[fp:{}]\n# OLD=[fp:{}]\n# just words\nC=[fp:{}]\n",
+                "# [comment fp:{}]\n\nA=[fp:{}]\nB=[fp:{}]\n# OLD=[fp:{}]\n# [comment fp:{}]\nC=[fp:{}]\n",
+                fp.comment("# top"),
                 f("A", "alpha-secret"),
                 f("B", "multi\nline secret"),
                 f("OLD", "retired-secret"),
+                fp.comment("# old: K=words-secret"),
                 f("C", "gamma-secret"),
             )
         );
-        assert!(!out.contains("secret\n") && !out.contains("alpha") && !out.contains("gamma"));
+        assert!(!out.contains("secret") && !out.contains("alpha") && !out.contains("top"));
         assert_eq!(*render(text, Show::Values), text);
+        // A changed comment is a changed line; comments and values with
+        // the same text do not share a fingerprint.
+        assert_ne!(fp.comment("# a"), fp.comment("# b"));
+        assert_ne!(fp.comment("# a"), fp.fingerprint("# a"));
     }
 
     #[test]
@@ -1007,6 +1090,34 @@ mod tests {
             "/it's/envcloak"
         );
         assert_eq!(command_program("envcloak git textconv"), "envcloak");
+        let exe = Path::new("/a b/it's/envcloak");
+        assert_eq!(
+            recorded_program(&driver_command(exe, "git textconv")),
+            "/a b/it's/envcloak"
+        );
+        let configured = |exe: &Path| {
+            let config = driver_config(exe);
+            let get = |n: &str| config.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone());
+            DriverState {
+                textconv: get("diff.envcloak.textconv"),
+                cachetextconv: get("diff.envcloak.cachetextconv"),
+                merge_driver: get("merge.envcloak.driver"),
+            }
+        };
+        // The new form: complete while the binary exists.
+        let here = std::env::current_exe().unwrap();
+        assert!(configured(&here).is_complete());
+        assert!(!configured(Path::new("/no/such/envcloak")).is_complete());
+        // The old form (an absolute path alone), even of a binary that
+        // exists, is rewritten in the new one.
+        let old = DriverState {
+            textconv: Some(format!(
+                "{} git textconv",
+                shell_quote(&here.to_string_lossy())
+            )),
+            ..configured(&here)
+        };
+        assert!(!old.is_complete());
         let state = DriverState {
             textconv: Some("envcloak git textconv".into()),
             cachetextconv: Some("false".into()),

@@ -32,9 +32,21 @@ Examples:
   ENVCLOAK_DIFF_VALUES=1 git diff    real values, for this one command
   envcloak git enroll --hook         also install the pre-commit guard
 
+Diffs show values as fingerprints and comments as '# [comment fp:...]'
+(a comment may hold an old secret); ENVCLOAK_DIFF_VALUES=1 shows both.
+
 A teammate's clone configures its drivers by itself on its first
-envcloak command (init, set, unset, edit, encrypt, check).
-A merge conflict stays encrypted: resolve it with 'envcloak edit'.")]
+envcloak command (init, set, unset, edit, encrypt, check, get, ls,
+decrypt, diff, rotate, redact). The drivers run this envcloak binary,
+or 'envcloak' on PATH once it is gone (cargo clean, cargo install).
+Hooks are per clone: each clone runs 'envcloak git enroll --hook'.
+
+A merge conflict stays encrypted: resolve it with 'envcloak edit'.
+The octopus strategy (git merge a b c) and -X ours / -X theirs do not
+use merge drivers: merge one branch at a time, and take a whole side
+with 'git checkout --theirs .env.enc' (or --ours).
+If .env.enc holds git's own <<<<<<< markers (merged in a clone without
+the driver): 'envcloak git enroll', then 'git checkout -m .env.enc'.")]
     Enroll(EnrollArgs),
     /// Undo `git enroll`: attributes, drivers and the commit guard
     #[command(after_help = "\
@@ -251,7 +263,7 @@ fn merge_driver(
                 (
                     git::Version::Theirs | git::Version::Base,
                     envcloak::Error::Decrypt {
-                        kind: DecryptError::Authentication | DecryptError::WrongPassword,
+                        kind: DecryptError::Authentication,
                         ..
                     },
                 ) => {
@@ -283,14 +295,27 @@ fn merge_driver(
                     let (file, var) = key_places(&path);
                     format!("set {var} or put the team key in {file}, {again}")
                 }),
-                _ => Failure::new(format!(
-                    "cannot merge {shown} ({}): {}; {shown} is left as ours",
-                    f.version, f.error
-                ))
-                .hint(format!(
-                    "make a key that opens all three versions available (ENVCLOAK_KEY, \
-                     .env.key), {again}"
-                )),
+                _ if envcloak::vault::password_header(&path, &o).is_ok_and(|h| h.is_some()) => {
+                    Failure::new(format!(
+                        "cannot merge {shown} ({}): {}; {shown} is left as ours",
+                        f.version, f.error
+                    ))
+                    .hint(format!(
+                        "{shown} is encrypted with a password: set ENVCLOAK_PASSWORD to the \
+                         password that opens all three versions, {again}"
+                    ))
+                }
+                _ => {
+                    let (file, var) = key_places(&path);
+                    Failure::new(format!(
+                        "cannot merge {shown} ({}): {}; {shown} is left as ours",
+                        f.version, f.error
+                    ))
+                    .hint(format!(
+                        "make a key that opens all three versions available ({var}, {file}), \
+                         {again}"
+                    ))
+                }
             };
             return Err(failure);
         }
@@ -313,7 +338,10 @@ fn merge_driver(
 /// In a clone whose `.gitattributes` names the envcloak drivers but whose
 /// config lacks them (or names a binary that is gone), configures them and
 /// says so (once: afterwards they are configured). Called before `init`,
-/// `set`, `unset`, `edit`, `encrypt` and `check`. Never fails the command
+/// `set`, `unset`, `edit`, `encrypt`, `check`, `get`, `ls`, `decrypt`,
+/// `diff`, `rotate` and `redact` (not `run`, which must stay fast). A
+/// command recorded in an older form (an absolute path with no fallback
+/// to `PATH`) is rewritten too. Never fails the command
 /// it runs before, and runs no git at all where `.gitattributes` does not
 /// name the drivers.
 pub fn auto_configure(_g: &Global) {

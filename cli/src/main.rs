@@ -329,7 +329,12 @@ key. A file absent at a revision counts as empty.")]
 Examples:
   envcloak git enroll                .gitattributes and this clone's drivers
   envcloak git enroll --hook         and the pre-commit guard
-  envcloak git disenroll             undo all of it")]
+  envcloak git disenroll             undo all of it
+
+'git diff' and 'git log -p' show key names with fingerprints of values and
+of comments ('# [comment fp:...]': a comment may hold an old secret), never
+their text; ENVCLOAK_DIFF_VALUES=1 shows the text. See 'envcloak git enroll
+--help' for merges.")]
     Git(git::GitArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_help = "\
@@ -406,6 +411,12 @@ fn cli_main() -> ExitCode {
             | Command::Edit(_)
             | Command::Encrypt(_)
             | Command::Check(_)
+            | Command::Get(_)
+            | Command::Ls(_)
+            | Command::Decrypt(_)
+            | Command::Diff(_)
+            | Command::Rotate(_)
+            | Command::Redact(_)
     ) {
         git::auto_configure(g);
     }

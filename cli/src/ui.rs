@@ -119,6 +119,16 @@ impl From<Error> for Failure {
                     .to_owned(),
             ),
             Error::Decrypt {
+                kind: DecryptError::GitTextConflict,
+                path,
+                ..
+            } => Some(format!(
+                "run 'envcloak git enroll' (or any envcloak command configures the driver), then \
+                 'git checkout -m {}' to redo the merge with the driver (a key-level merge; a \
+                 conflict stays encrypted)",
+                path.display()
+            )),
+            Error::Decrypt {
                 kind: DecryptError::TrailingData,
                 ..
             } => Some(

@@ -17,6 +17,13 @@ const ATTRS: &str = "# envcloak: readable diffs and key-level merges of encrypte
 .env.enc diff=envcloak merge=envcloak\n\
 .env.*.enc diff=envcloak merge=envcloak\n";
 
+/// The driver command enrollment records for the binary at `bin`: that
+/// binary while it exists, else `envcloak` on `PATH`.
+fn recorded(bin: &str, args: &str) -> String {
+    let q = format!("'{}'", bin.replace('\'', r"'\''"));
+    format!(r#"f() {{ if [ -x {q} ]; then {q} "$@"; else envcloak "$@"; fi; }}; f {args}"#)
+}
+
 fn config(p: &Project, name: &str) -> Option<String> {
     let out = git_any(p, &["config", "--local", "--get", name]);
     (out.code == 0).then(|| out.stdout().trim_end().to_owned())
@@ -40,12 +47,12 @@ fn enroll_adds_attributes_once_configures_the_clone_and_disenroll_undoes_it() {
     let bin = common::BIN;
     assert_eq!(
         config(&p, "diff.envcloak.textconv").unwrap(),
-        format!("'{bin}' git textconv")
+        recorded(bin, "git textconv")
     );
     assert_eq!(config(&p, "diff.envcloak.cachetextconv").unwrap(), "false");
     assert_eq!(
         config(&p, "merge.envcloak.driver").unwrap(),
-        format!("'{bin}' git merge-driver %O %A %B %P")
+        recorded(bin, "git merge-driver %O %A %B %P")
     );
     assert!(config(&p, "merge.envcloak.name").is_some());
     // git itself sees the attributes.
@@ -147,7 +154,7 @@ fn a_fresh_clone_configures_its_drivers_once_then_stays_quiet() {
     );
     assert_eq!(
         config(&bob, "merge.envcloak.driver").unwrap(),
-        format!("'{}' git merge-driver %O %A %B %P", common::BIN)
+        recorded(common::BIN, "git merge-driver %O %A %B %P")
     );
     assert_eq!(
         config(&bob, "diff.envcloak.cachetextconv").unwrap(),
@@ -166,11 +173,60 @@ fn a_fresh_clone_configures_its_drivers_once_then_stays_quiet() {
     ]);
     let out = bob.envcloak(&["unset", "C"]).run().ok();
     assert!(out.stderr.contains("configured this clone's git drivers"));
-    assert!(
-        config(&bob, "merge.envcloak.driver")
-            .unwrap()
-            .contains(common::BIN)
+    assert_eq!(
+        config(&bob, "merge.envcloak.driver").unwrap(),
+        recorded(common::BIN, "git merge-driver %O %A %B %P")
     );
+    // So is one in the fallback form whose binary is gone; and reading
+    // commands (get, ls, decrypt, diff, rotate, redact) configure too.
+    bob.git(&[
+        "config",
+        "--local",
+        "diff.envcloak.textconv",
+        &recorded("/no/such/dir/envcloak", "git textconv"),
+    ]);
+    let out = bob.envcloak(&["get", "B"]).run().ok();
+    assert!(out.stderr.contains("configured this clone's git drivers"));
+    assert_eq!(
+        config(&bob, "diff.envcloak.textconv").unwrap(),
+        recorded(common::BIN, "git textconv")
+    );
+    for args in [
+        &["ls"][..],
+        &["decrypt"],
+        &["diff", "HEAD"],
+        &["redact"],
+        &["rotate"],
+    ] {
+        bob.git(&["config", "--local", "--remove-section", "merge.envcloak"]);
+        let out = bob.envcloak(args).stdin("").run();
+        assert!(
+            out.stderr.contains("configured this clone's git drivers"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(config(&bob, "merge.envcloak.driver").is_some(), "{args:?}");
+    }
+    // An older form (an absolute path, no fallback) is rewritten once.
+    bob.git(&[
+        "config",
+        "--local",
+        "merge.envcloak.driver",
+        &format!("'{}' git merge-driver %O %A %B %P", common::BIN),
+    ]);
+    let out = bob.envcloak(&["ls"]).run().ok();
+    assert!(out.stderr.contains("configured this clone's git drivers"));
+    let out = bob.envcloak(&["ls"]).run().ok();
+    assert!(!out.stderr.contains("configured"), "{}", out.stderr);
+    assert_eq!(
+        config(&bob, "merge.envcloak.driver").unwrap(),
+        recorded(common::BIN, "git merge-driver %O %A %B %P")
+    );
+    // `run` stays fast: it configures nothing.
+    bob.git(&["config", "--local", "--remove-section", "merge.envcloak"]);
+    let out = bob.envcloak(&["run", "--", "true"]).run().ok();
+    assert!(!out.stderr.contains("configured"), "{}", out.stderr);
+    assert_eq!(config(&bob, "merge.envcloak.driver"), None);
 
     // Not enrolled: nothing is configured, nothing said.
     let plain = Project::new();
@@ -762,6 +818,28 @@ fn password_files_merge_with_the_password() {
         "{}",
         out.stderr
     );
+    // The hint names the password, not a key.
+    assert!(
+        out.stderr
+            .contains("hint: .env.enc is encrypted with a password: set ENVCLOAK_PASSWORD"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains(".env.key"), "{}", out.stderr);
+    assert_eq!(p.read(".env.enc"), ours);
+    p.git(&["merge", "--abort"]);
+    // With a wrong one: the same hint.
+    let out = p
+        .command("git", &["merge", "--no-edit", "side"])
+        .env("ENVCLOAK_PASSWORD", "not the password")
+        .run();
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("wrong password")
+            && out.stderr.contains("set ENVCLOAK_PASSWORD to the password"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(p.read(".env.enc"), ours);
     p.git(&["merge", "--abort"]);
     // With it: clean, still a password file.
@@ -840,4 +918,186 @@ fn the_scan_finds_a_canary_in_the_work_tree() {
     p.commit(&["keep.txt"]);
     p.write("deep/dir/leak.txt", format!("{c}\n"));
     assert_no_canaries(&p, &[c]);
+}
+
+// ---------------------------------------------------------------------------
+// A binary that moved
+// ---------------------------------------------------------------------------
+
+/// `PATH` without any directory that holds an `envcloak`.
+fn path_without_envcloak() -> String {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<_> = std::env::split_paths(&path)
+        .filter(|d| !d.join("envcloak").exists())
+        .collect();
+    std::env::join_paths(dirs)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn drivers_fall_back_to_envcloak_on_path_when_the_binary_is_gone() {
+    let (text, mut cs) = five();
+    let (_origin, p, _key) = start(&text);
+    // Enrolled by a binary in a directory whose name needs quoting (a
+    // space, both quotes, a dollar sign), which then goes away (cargo
+    // clean, cargo install elsewhere).
+    let tools = Project::new();
+    let dir = tools.p("it's a \"tool\" $HOME dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let moved = dir.join("envcloak");
+    std::fs::copy(common::BIN, &moved).unwrap();
+    let bare_path = path_without_envcloak();
+    let out = p
+        .command(moved.to_str().unwrap(), &["git", "enroll"])
+        .env("PATH", &bare_path)
+        .run()
+        .ok();
+    assert!(out.stderr.contains("configured"), "{}", out.stderr);
+    assert_eq!(
+        config(&p, "diff.envcloak.textconv").unwrap(),
+        recorded(moved.to_str().unwrap(), "git textconv")
+    );
+    let (x, y) = (canary("x"), canary("y"));
+    cs.extend([x.clone(), y.clone()]);
+    // (envcloak commands run now would record themselves: all of them
+    // run while the moved binary is still there.)
+    p.git(&["checkout", "-q", "-b", "topic"]);
+    set(&p, "SENTRY_DSN", &y);
+    commit_all(&p, "y");
+    p.git(&["checkout", "-q", "main"]);
+    unset(&p, "DB_PASSWORD");
+    set(&p, "API_URL", &x);
+    commit_all(&p, "x");
+    assert_eq!(
+        config(&p, "merge.envcloak.driver").unwrap(),
+        recorded(moved.to_str().unwrap(), "git merge-driver %O %A %B %P")
+    );
+    // While it is there, git runs it (nothing named envcloak on PATH).
+    let log = p
+        .command("git", &["log", "-p", "-1", "--", ".env.enc"])
+        .env("PATH", &bare_path)
+        .run()
+        .ok();
+    assert!(log.stdout().contains("+API_URL=[fp:"), "{}", log.stdout());
+    log.hides(&x);
+
+    std::fs::remove_file(&moved).unwrap();
+    // Gone and nothing on PATH: git cannot run the textconv.
+    let log = p
+        .command("git", &["log", "-p", "-1", "--", ".env.enc"])
+        .env("PATH", &bare_path)
+        .run();
+    assert_ne!(log.code, 0, "{}", log.stdout());
+    // Gone, and envcloak on PATH: git runs that one.
+    let shim = tools.p("bin");
+    std::fs::create_dir_all(&shim).unwrap();
+    std::os::unix::fs::symlink(common::BIN, shim.join("envcloak")).unwrap();
+    let with_shim = format!("{}:{bare_path}", shim.display());
+    let log = p
+        .command("git", &["log", "-p", "-1", "--", ".env.enc"])
+        .env("PATH", &with_shim)
+        .run()
+        .ok();
+    assert!(log.stdout().contains("-API_URL=[fp:"), "{}", log.stdout());
+    assert!(log.stdout().contains("+API_URL=[fp:"), "{}", log.stdout());
+    log.hides(&x);
+    // The merge driver too: a key-level merge of the two branches.
+    let merge = p
+        .command("git", &["merge", "-q", "--no-edit", "topic"])
+        .env("PATH", &with_shim)
+        .run()
+        .ok();
+    assert!(!merge.stderr.contains("CONFLICT"), "{}", merge.stderr);
+    assert_encrypted(&p, ".env.enc");
+    // The next envcloak command records itself.
+    let out = p.envcloak(&["ls"]).run().ok();
+    assert!(out.stderr.contains("configured"), "{}", out.stderr);
+    assert_eq!(
+        config(&p, "diff.envcloak.textconv").unwrap(),
+        recorded(common::BIN, "git textconv")
+    );
+    let now = plaintext(&p);
+    assert!(now.contains(&format!("SENTRY_DSN={y}\n")) && !now.contains("DB_PASSWORD"));
+    assert_no_canaries(&p, &cs);
+}
+
+// ---------------------------------------------------------------------------
+// git's own text conflict (a clone without the driver merged)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_text_conflict_made_without_the_driver_is_named_and_redone_with_it() {
+    let (text, mut cs) = five();
+    let (origin, alice, key) = start(&text);
+    let bob = origin.clone_with_key(&key);
+    let (ours, theirs) = (canary("ours"), canary("theirs"));
+    cs.extend([ours.clone(), theirs.clone()]);
+    set(&alice, "DB_PASSWORD", &theirs);
+    commit_all(&alice, "alice");
+    alice.git(&["push", "-q"]);
+    set(&bob, "DB_PASSWORD", &ours);
+    commit_all(&bob, "bob");
+    // Bob's clone lost its merge driver (as a clone that never ran
+    // envcloak before merging): git merges the token as text.
+    bob.git(&["config", "--local", "--remove-section", "merge.envcloak"]);
+    let out = git_any(&bob, &["pull", "--no-rebase", "--no-edit"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let on_disk = bob.read_string(".env.enc");
+    assert!(on_disk.starts_with("<<<<<<< "), "not git's text conflict");
+    bob.write(".env.example", "DB_PASSWORD=\n");
+    for args in [&["get", "DB_PASSWORD"][..], &["check"], &["edit"]] {
+        let out = bob.envcloak(args).env("EDITOR", "true").run().fails(2);
+        out.error_says(&[
+            ".env.enc",
+            "git merged this file as text",
+            "merge driver was not configured",
+        ]);
+        assert!(
+            out.stderr.contains("envcloak git enroll")
+                && out.stderr.contains("git checkout -m .env.enc"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("not base64"), "{}", out.stderr);
+        out.hides(&ours).hides(&theirs);
+    }
+    // What the hint says: enroll, then redo the merge with the driver.
+    bob.envcloak(&["git", "enroll"]).run().ok();
+    let redo = git_any(&bob, &["checkout", "-m", ".env.enc"]);
+    redo.hides(&ours).hides(&theirs);
+    assert_encrypted(&bob, ".env.enc");
+    let now = plaintext(&bob);
+    assert!(
+        now.contains(&format!(
+            "<<<<<<< ours\nDB_PASSWORD={ours}\n=======\nDB_PASSWORD={theirs}\n>>>>>>> theirs\n"
+        )),
+        "not the driver's encrypted conflict"
+    );
+    assert_no_canaries(&bob, &cs);
+    assert_no_canaries(&alice, &cs);
+}
+
+#[test]
+fn enroll_help_says_what_merge_drivers_do_not_cover() {
+    let p = Project::new();
+    let help = p.envcloak(&["git", "enroll", "--help"]).run().ok();
+    let text = help
+        .stdout()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for needle in [
+        "octopus strategy (git merge a b c)",
+        "-X ours / -X theirs do not use merge drivers",
+        "merge one branch at a time",
+        "git checkout --theirs .env.enc",
+        "Hooks are per clone",
+        "git checkout -m .env.enc",
+        "'envcloak' on PATH",
+        "# [comment fp:...]",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
 }

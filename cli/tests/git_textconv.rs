@@ -20,6 +20,80 @@ fn fp_of<'a>(text: &'a str, prefix: &str, key: &str) -> Option<&'a str> {
     })
 }
 
+/// The fingerprints of the `# [comment fp:<10 hex>]` lines after `prefix`.
+fn comment_fps<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+    let head = format!("{prefix}# [comment fp:");
+    text.lines()
+        .filter_map(|l| {
+            let fp = l.strip_prefix(&head)?.strip_suffix(']')?;
+            (fp.len() == 10 && fp.bytes().all(|b| b.is_ascii_hexdigit())).then_some(fp)
+        })
+        .collect()
+}
+
+/// The first of [`comment_fps`].
+fn comment_fp<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    comment_fps(text, prefix).into_iter().next()
+}
+
+#[test]
+fn comments_show_as_fingerprints_in_diffs_and_logs() {
+    // The user's report: an old secret left in a comment was printed by
+    // `git log -p` (CI logs show it).
+    let (old, live, note) = (canary("COMMENTED"), canary("LIVE"), canary("NOTE"));
+    let (_origin, p, _key) = start(&format!(
+        "# old: STRIPE_KEY={old}\nSTRIPE_KEY={live}\n\n# rotated by {note}\n"
+    ));
+    let log = p.git(&["log", "-p", "-1", "--", ".env.enc"]);
+    let text = log.stdout();
+    log.hides(&old).hides(&live).hides(&note);
+    assert!(
+        !text.contains("old:") && !text.contains("rotated"),
+        "{text}"
+    );
+    let first = comment_fps(text, "+");
+    assert_eq!(first.len(), 2, "{text}");
+    assert_ne!(first[0], first[1]);
+    assert!(fp_of(text, "+", "STRIPE_KEY").is_some(), "{text}");
+    // The blank line stays.
+    assert!(text.contains("\n+\n"), "{text}");
+
+    // A changed comment is a changed line (the same text, the same
+    // fingerprint: the other comment is context).
+    let old2 = canary("COMMENTED2");
+    let editor = p.script(
+        "ed.sh",
+        &format!("sed -i 's/^# old: .*/# old: STRIPE_KEY={old2}/' \"$1\""),
+    );
+    p.envcloak(&["edit"])
+        .env("EDITOR", editor.as_os_str())
+        .run()
+        .ok();
+    std::fs::remove_file(&editor).unwrap();
+    let diff = p.git(&["diff"]);
+    let text = diff.stdout();
+    diff.hides(&old).hides(&old2).hides(&live).hides(&note);
+    assert_eq!(comment_fps(text, "-"), vec![first[0]], "{text}");
+    let changed = comment_fps(text, "+");
+    assert_eq!(changed.len(), 1, "{text}");
+    assert_ne!(changed[0], first[0]);
+    assert_eq!(comment_fps(text, " "), vec![first[1]], "{text}");
+
+    // ENVCLOAK_DIFF_VALUES=1 shows the comments as they are.
+    let shown = p
+        .command("git", &["diff"])
+        .env("ENVCLOAK_DIFF_VALUES", "1")
+        .run()
+        .ok();
+    assert!(
+        shown
+            .stdout()
+            .contains(&format!("+# old: STRIPE_KEY={old2}\n"))
+    );
+    p.git(&["checkout", "--", ".env.enc"]);
+    assert_no_canaries(&p, &[old, old2, live, note]);
+}
+
 #[test]
 fn diff_and_log_show_names_and_fingerprints_never_values() {
     let (a, b, c, d) = (canary("a"), canary("b"), canary("c"), canary("d"));
@@ -40,8 +114,10 @@ fn diff_and_log_show_names_and_fingerprints_never_values() {
     assert!(fp_of(text, " ", "SAME_ONE").is_some(), "{text}");
     assert!(fp_of(text, "-", "SAME_TWO").is_some(), "{text}");
     assert!(fp_of(text, "+", "ADDED").is_some(), "{text}");
-    // Comments are kept; a commented-out entry is fingerprinted too.
-    assert!(text.contains(" # api\n"), "{text}");
+    // A comment is shown as a fingerprint; a commented-out entry is
+    // fingerprinted as an entry.
+    assert!(comment_fp(text, " ").is_some(), "{text}");
+    assert!(!text.contains("# api"), "{text}");
     assert!(fp_of(text, " # ", "OLD_TOKEN").is_some(), "{text}");
     // Identical values give identical fingerprints, whatever the name
     // (ADDED holds OLD_TOKEN's value); different values different ones.
@@ -56,7 +132,7 @@ fn diff_and_log_show_names_and_fingerprints_never_values() {
     log.hides(&a).hides(&b).hides(&c).hides(&d);
     assert_eq!(fp_of(text, "-", "API_TOKEN"), Some(old), "{text}");
     assert_eq!(fp_of(text, "+", "API_TOKEN"), Some(new), "{text}");
-    assert!(text.contains("+# api\n"), "{text}");
+    assert!(comment_fp(text, "+").is_some(), "{text}");
     // Identical values give identical fingerprints, from one run to the
     // next: `git show` of the first commit agrees with the diff.
     let first = p.git(&["show", "HEAD~1", "--", ".env.enc"]);
@@ -125,7 +201,7 @@ fn without_a_key_the_diff_is_a_placeholder_and_exits_zero() {
     log.hides(&a).hides(&d);
     assert!(
         log.stdout()
-            .contains("+# envcloak: encrypted, no key here to show its entries"),
+            .contains("+# envcloak: encrypted; no key here opens it"),
         "{}",
         log.stdout()
     );
@@ -137,13 +213,13 @@ fn without_a_key_the_diff_is_a_placeholder_and_exits_zero() {
     // A change still shows as a changed line (a digest of the ciphertext).
     assert!(
         show.stdout()
-            .contains("\n-# envcloak: encrypted, no key here to show its entries (sha256 "),
+            .contains("\n-# envcloak: encrypted; no key here opens it (sha256 "),
         "{}",
         show.stdout()
     );
     assert!(
         show.stdout()
-            .contains("\n+# envcloak: encrypted, no key here to show its entries (sha256 ")
+            .contains("\n+# envcloak: encrypted; no key here opens it (sha256 ")
     );
     show.hides(&a).hides(&d);
     std::fs::remove_file(carol.p(".env.key")).unwrap();
@@ -195,7 +271,7 @@ fn textconv_finds_the_key_from_the_repository_root() {
         .ok();
     assert!(
         out.stdout()
-            .starts_with("# envcloak: encrypted, no key here to show its entries (sha256 ")
+            .starts_with("# envcloak: encrypted; no key here opens it (sha256 ")
     );
     assert_eq!(out.stdout().lines().count(), 1);
     // Not a token (plaintext where a token should be): the placeholder,
@@ -209,7 +285,7 @@ fn textconv_finds_the_key_from_the_repository_root() {
     out.hides(&a);
     assert!(
         out.stdout()
-            .starts_with("# envcloak: encrypted, no key here to show its entries (sha256 ")
+            .starts_with("# envcloak: encrypted; no key here opens it (sha256 ")
     );
     assert_eq!(out.stdout().lines().count(), 1);
     std::fs::rename(elsewhere.p("saved.key"), p.p(".env.key")).unwrap();
@@ -266,7 +342,7 @@ fn profile_files_are_shown_with_their_own_keys() {
     diff.hides(&s1).hides(&s2);
     // Without it: the placeholder.
     let diff = p.git(&["diff"]);
-    assert!(diff.stdout().contains("no key here to show its entries"));
+    assert!(diff.stdout().contains("no key here opens it"));
     p.git(&["checkout", "--", ".env.staging.enc"]);
     assert_no_canaries(&p, &[a, s1, s2]);
 }
@@ -298,7 +374,18 @@ fn password_files_are_shown_with_the_password() {
     show.hides(&a);
     let show = git_any(&p, &["show", "HEAD"]);
     assert_eq!(show.code, 0);
-    assert!(show.stdout().contains("no key here to show its entries"));
+    // One line, with the blob's digest; not "no key ... to show".
+    let shown: Vec<&str> = show
+        .stdout()
+        .lines()
+        .filter(|l| l.contains("# envcloak: encrypted"))
+        .collect();
+    assert_eq!(shown.len(), 1, "{}", show.stdout());
+    assert!(
+        shown[0].starts_with("+# envcloak: encrypted; no key here opens it (sha256 "),
+        "{}",
+        show.stdout()
+    );
     assert_no_canaries(&p, &[a]);
 }
 
