@@ -62,6 +62,14 @@ pub const PATTERNS: [&str; 2] = [".env.enc", ".env.*.enc"];
 /// The attributes each pattern gets.
 pub const ATTRIBUTES: &str = "diff=envcloak merge=envcloak";
 
+/// The sealed keyrings of per-person access (DESIGN §9): merged by the
+/// same driver, which re-seals the keyring to the merged members. No
+/// `diff=`: an age file is not a Fernet token.
+pub const SEALED_PATTERNS: [&str; 2] = [".env.key.age", ".env.*.key.age"];
+
+/// The attribute each sealed-keyring pattern gets.
+pub const SEALED_ATTRIBUTES: &str = "merge=envcloak";
+
 /// The comment line enrollment puts above its lines in `.gitattributes`.
 pub const ATTRIBUTES_COMMENT: &str =
     "# envcloak: readable diffs and key-level merges of encrypted env files (envcloak git enroll)";
@@ -93,6 +101,11 @@ pub fn placeholder(contents: &[u8]) -> String {
 pub fn attribute_lines() -> Vec<String> {
     std::iter::once(ATTRIBUTES_COMMENT.to_owned())
         .chain(PATTERNS.iter().map(|p| format!("{p} {ATTRIBUTES}")))
+        .chain(
+            SEALED_PATTERNS
+                .iter()
+                .map(|p| format!("{p} {SEALED_ATTRIBUTES}")),
+        )
         .collect()
 }
 
@@ -294,7 +307,9 @@ pub fn driver_config(exe: &Path) -> Vec<(&'static str, String)> {
         ),
         (
             "merge.envcloak.driver",
-            driver_command(exe, "git merge-driver %O %A %B %P"),
+            // %S %X %Y (git 2.44+): the labels of base, ours and theirs,
+            // from which the sealed-keyring merge finds the commits.
+            driver_command(exe, "git merge-driver %O %A %B %P %S %X %Y"),
         ),
         // A criss-cross merge first merges the merge bases into a virtual
         // one; git's `binary` driver then takes their own base instead of
@@ -1057,7 +1072,10 @@ mod tests {
         let enrolled = enroll_attributes(user).unwrap();
         assert_eq!(
             enrolled,
-            format!("{user}{ATTRIBUTES_COMMENT}\n.env.enc {ATTRIBUTES}\n.env.*.enc {ATTRIBUTES}\n")
+            format!(
+                "{user}{ATTRIBUTES_COMMENT}\n.env.enc {ATTRIBUTES}\n.env.*.enc {ATTRIBUTES}\n\
+                 .env.key.age {SEALED_ATTRIBUTES}\n.env.*.key.age {SEALED_ATTRIBUTES}\n"
+            )
         );
         assert_eq!(enroll_attributes(&enrolled), None);
         assert!(names_drivers(&enrolled));
@@ -1075,7 +1093,10 @@ mod tests {
         let half = format!(".env.enc {ATTRIBUTES}\n");
         assert_eq!(
             enroll_attributes(&half).unwrap(),
-            format!("{half}{ATTRIBUTES_COMMENT}\n.env.*.enc {ATTRIBUTES}\n")
+            format!(
+                "{half}{ATTRIBUTES_COMMENT}\n.env.*.enc {ATTRIBUTES}\n\
+                 .env.key.age {SEALED_ATTRIBUTES}\n.env.*.key.age {SEALED_ATTRIBUTES}\n"
+            )
         );
     }
 

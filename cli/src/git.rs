@@ -73,6 +73,9 @@ Example:
         theirs: PathBuf,
         /// %P: the path in the repository
         path: PathBuf,
+        /// %S %X %Y: git's labels for the three versions (git 2.44+)
+        #[arg(num_args = 0..=3, allow_hyphen_values = true)]
+        labels: Vec<String>,
     },
     /// (used by the pre-commit hook) refuse a commit that would leak
     #[command(hide = true)]
@@ -98,7 +101,14 @@ pub fn git(g: &Global, a: GitArgs) -> CmdResult {
             ours,
             theirs,
             path,
-        } => merge_driver(g, base, ours, theirs, path),
+            labels,
+        } => {
+            if crate::sealed_merge::is_sealed_keyring(&path) {
+                crate::sealed_merge::merge(&base, &ours, &theirs, &path, &labels)
+            } else {
+                merge_driver(g, base, ours, theirs, path)
+            }
+        }
         GitCommand::PreCommit => crate::guard::pre_commit(g),
     }
 }

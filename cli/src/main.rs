@@ -14,6 +14,7 @@ mod out;
 mod platform;
 mod redact;
 mod run;
+mod sealed_merge;
 mod secrets;
 mod team;
 mod ui;

@@ -15,7 +15,9 @@ use gitrepo::{
 
 const ATTRS: &str = "# envcloak: readable diffs and key-level merges of encrypted env files (envcloak git enroll)\n\
 .env.enc diff=envcloak merge=envcloak\n\
-.env.*.enc diff=envcloak merge=envcloak\n";
+.env.*.enc diff=envcloak merge=envcloak\n\
+.env.key.age merge=envcloak\n\
+.env.*.key.age merge=envcloak\n";
 
 /// The driver command enrollment records for the binary at `bin`: that
 /// binary while it exists, else `envcloak` on `PATH`.
@@ -52,7 +54,7 @@ fn enroll_adds_attributes_once_configures_the_clone_and_disenroll_undoes_it() {
     assert_eq!(config(&p, "diff.envcloak.cachetextconv").unwrap(), "false");
     assert_eq!(
         config(&p, "merge.envcloak.driver").unwrap(),
-        recorded(bin, "git merge-driver %O %A %B %P")
+        recorded(bin, "git merge-driver %O %A %B %P %S %X %Y")
     );
     assert!(config(&p, "merge.envcloak.name").is_some());
     // git itself sees the attributes.
@@ -154,7 +156,7 @@ fn a_fresh_clone_configures_its_drivers_once_then_stays_quiet() {
     );
     assert_eq!(
         config(&bob, "merge.envcloak.driver").unwrap(),
-        recorded(common::BIN, "git merge-driver %O %A %B %P")
+        recorded(common::BIN, "git merge-driver %O %A %B %P %S %X %Y")
     );
     assert_eq!(
         config(&bob, "diff.envcloak.cachetextconv").unwrap(),
@@ -175,7 +177,7 @@ fn a_fresh_clone_configures_its_drivers_once_then_stays_quiet() {
     assert!(out.stderr.contains("configured this clone's git drivers"));
     assert_eq!(
         config(&bob, "merge.envcloak.driver").unwrap(),
-        recorded(common::BIN, "git merge-driver %O %A %B %P")
+        recorded(common::BIN, "git merge-driver %O %A %B %P %S %X %Y")
     );
     // So is one in the fallback form whose binary is gone; and reading
     // commands (get, ls, decrypt, diff, rotate, redact) configure too.
@@ -220,7 +222,7 @@ fn a_fresh_clone_configures_its_drivers_once_then_stays_quiet() {
     assert!(!out.stderr.contains("configured"), "{}", out.stderr);
     assert_eq!(
         config(&bob, "merge.envcloak.driver").unwrap(),
-        recorded(common::BIN, "git merge-driver %O %A %B %P")
+        recorded(common::BIN, "git merge-driver %O %A %B %P %S %X %Y")
     );
     // `run` stays fast: it configures nothing.
     bob.git(&["config", "--local", "--remove-section", "merge.envcloak"]);
@@ -972,7 +974,10 @@ fn drivers_fall_back_to_envcloak_on_path_when_the_binary_is_gone() {
     commit_all(&p, "x");
     assert_eq!(
         config(&p, "merge.envcloak.driver").unwrap(),
-        recorded(moved.to_str().unwrap(), "git merge-driver %O %A %B %P")
+        recorded(
+            moved.to_str().unwrap(),
+            "git merge-driver %O %A %B %P %S %X %Y"
+        )
     );
     // While it is there, git runs it (nothing named envcloak on PATH).
     let log = p
