@@ -62,10 +62,15 @@ pub const PATTERNS: [&str; 2] = [".env.enc", ".env.*.enc"];
 /// The attributes each pattern gets.
 pub const ATTRIBUTES: &str = "diff=envcloak merge=envcloak";
 
-/// The sealed keyrings of per-person access (DESIGN §9): merged by the
-/// same driver, which re-seals the keyring to the merged members. No
-/// `diff=`: an age file is not a Fernet token.
-pub const SEALED_PATTERNS: [&str; 2] = [".env.key.age", ".env.*.key.age"];
+/// The recipients files and sealed keyrings of per-person access (DESIGN
+/// §9): merged by the same driver, member by member, and the keyring
+/// re-sealed to the merged members. No `diff=`: neither is a Fernet token.
+pub const SEALED_PATTERNS: [&str; 4] = [
+    ".env.recipients",
+    ".env.*.recipients",
+    ".env.key.age",
+    ".env.*.key.age",
+];
 
 /// The attribute each sealed-keyring pattern gets.
 pub const SEALED_ATTRIBUTES: &str = "merge=envcloak";
@@ -1074,6 +1079,7 @@ mod tests {
             enrolled,
             format!(
                 "{user}{ATTRIBUTES_COMMENT}\n.env.enc {ATTRIBUTES}\n.env.*.enc {ATTRIBUTES}\n\
+                 .env.recipients {SEALED_ATTRIBUTES}\n.env.*.recipients {SEALED_ATTRIBUTES}\n\
                  .env.key.age {SEALED_ATTRIBUTES}\n.env.*.key.age {SEALED_ATTRIBUTES}\n"
             )
         );
@@ -1095,6 +1101,7 @@ mod tests {
             enroll_attributes(&half).unwrap(),
             format!(
                 "{half}{ATTRIBUTES_COMMENT}\n.env.*.enc {ATTRIBUTES}\n\
+                 .env.recipients {SEALED_ATTRIBUTES}\n.env.*.recipients {SEALED_ATTRIBUTES}\n\
                  .env.key.age {SEALED_ATTRIBUTES}\n.env.*.key.age {SEALED_ATTRIBUTES}\n"
             )
         );

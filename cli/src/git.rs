@@ -105,6 +105,8 @@ pub fn git(g: &Global, a: GitArgs) -> CmdResult {
         } => {
             if crate::sealed_merge::is_sealed_keyring(&path) {
                 crate::sealed_merge::merge(&base, &ours, &theirs, &path, &labels)
+            } else if crate::sealed_merge::is_recipients(&path) {
+                crate::sealed_merge::merge_recipients_file(&base, &ours, &theirs, &path)
             } else {
                 merge_driver(g, base, ours, theirs, path)
             }

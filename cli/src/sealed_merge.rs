@@ -21,6 +21,67 @@ use envcloak::{fsio, keys};
 
 use crate::ui::{self, CmdResult};
 
+/// Whether `path` (as git names it, `%P`) is a recipients file
+/// (`.env.recipients`, `.env.<profile>.recipients`).
+pub fn is_recipients(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        n == ".env.recipients" || (n.starts_with(".env.") && n.ends_with(".recipients"))
+    })
+}
+
+/// `git merge-driver %O %A %B %P` for a recipients file: member by member
+/// (`team::merge_recipients`). Ours' lines and comments stay, a member
+/// either side removed goes, and the lines of members theirs added come
+/// after ours'. Two sides that gave one name different keys are a
+/// conflict: ours is left as it is, and the driver exits 1.
+pub fn merge_recipients_file(base: &Path, ours: &Path, theirs: &Path, path: &Path) -> CmdResult {
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    let (b, o, t) = (read(base), read(ours), read(theirs));
+    let parsed = (|| {
+        let parse = |text: &str| Recipients::parse(text, path);
+        team::merge_recipients(&parse(&b)?, &parse(&o)?, &parse(&t)?, path)
+            .map(|m| (m, parse(&o), parse(&t)))
+    })();
+    let (merged, ours_members, theirs_members) = match parsed {
+        Ok((m, Ok(o), Ok(t))) => (m, o, t),
+        Ok((_, Err(e), _)) | Ok((_, _, Err(e))) | Err(e) => {
+            ui::note(format!("{}: not merged: {e}", path.display()));
+            ui::note(format!(
+                "resolve {} by hand (one member a line), then 'envcloak team sync'",
+                path.display()
+            ));
+            return Ok(ExitCode::from(1));
+        }
+    };
+    // The member a single line defines, if any.
+    let member_of = |line: &str| {
+        Recipients::parse(line, path)
+            .ok()
+            .and_then(|r| r.members().first().cloned())
+    };
+    let mut text = String::with_capacity(o.len() + t.len());
+    for line in o.split_inclusive('\n') {
+        match member_of(line) {
+            Some(m) if !merged.members().contains(&m) => {}
+            _ => text.push_str(line),
+        }
+    }
+    for line in t.split_inclusive('\n') {
+        if let Some(m) = member_of(line)
+            && merged.members().contains(&m)
+            && !ours_members.members().contains(&m)
+            && theirs_members.members().contains(&m)
+        {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(line);
+        }
+    }
+    fsio::write_atomic(ours, text.as_bytes(), None)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Whether `path` (as git names it, `%P`) is a sealed keyring.
 pub fn is_sealed_keyring(path: &Path) -> bool {
     path.file_name()
@@ -64,6 +125,26 @@ pub fn merge(
     let (ours_bytes, theirs_bytes) = (read(ours), read(theirs));
     let env = |n: &str| keys::process_env_var(n).ok().flatten();
     let prompt: team::Prompt<'_> = &crate::members::ask_passphrase;
+    // One side re-keyed (`team rm`, `team sync --rekey`) while the other
+    // changed the members: neither keyring is right for the merge (the old
+    // one is what a removed member holds; the new one may not open files
+    // the other side encrypted). A person decides, with `team sync`.
+    if let Ok(ids) = team::Identities::find(&env) {
+        let open = |bytes: &[u8]| {
+            team::open_any(&[bytes.to_vec()], path, &ids, Some(prompt))
+                .ok()
+                .map(|ring| ring.to_base64())
+        };
+        if let (Some(a), Some(b)) = (open(&ours_bytes), open(&theirs_bytes))
+            && *a != *b
+        {
+            return give_up(
+                "one side changed the key itself (team rm or team sync --rekey) while the \
+                 other changed the members"
+                    .to_owned(),
+            );
+        }
+    }
     match team::reseal_merged(
         &ours_bytes,
         &theirs_bytes,
@@ -161,6 +242,9 @@ mod tests {
         assert!(is_sealed_keyring(Path::new("svc/.env.production.key.age")));
         assert!(!is_sealed_keyring(Path::new(".env.enc")));
         assert!(!is_sealed_keyring(Path::new("notes.key.age")));
+        assert!(is_recipients(Path::new(".env.recipients")));
+        assert!(is_recipients(Path::new(".env.production.recipients")));
+        assert!(!is_recipients(Path::new(".env.enc")));
     }
 
     #[test]

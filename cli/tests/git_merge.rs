@@ -16,6 +16,8 @@ use gitrepo::{
 const ATTRS: &str = "# envcloak: readable diffs and key-level merges of encrypted env files (envcloak git enroll)\n\
 .env.enc diff=envcloak merge=envcloak\n\
 .env.*.enc diff=envcloak merge=envcloak\n\
+.env.recipients merge=envcloak\n\
+.env.*.recipients merge=envcloak\n\
 .env.key.age merge=envcloak\n\
 .env.*.key.age merge=envcloak\n";
 

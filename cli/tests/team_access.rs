@@ -954,3 +954,90 @@ fn check_reports_recipients_and_keyrings_that_disagree() {
         "{doc}"
     );
 }
+
+#[test]
+fn with_git_enroll_two_branches_adding_members_merge_by_themselves() {
+    if !have_ssh_keygen() {
+        return;
+    }
+    let alice = Person::ssh("alice", "ed25519", "");
+    let bob = Person::ssh("bob", "ed25519", "");
+    let carol = Person::ssh("carol", "rsa", "");
+    let p = project_by(&alice);
+    p.git_init();
+    as_(&p, &alice, &["team", "add", &alice.pub_file()])
+        .run()
+        .ok();
+    std::fs::remove_file(p.p(".env.key")).unwrap();
+    as_(&p, &alice, &["git", "enroll"]).run().ok();
+    p.commit(&[
+        ".env.enc",
+        ".env.recipients",
+        ".env.key.age",
+        ".gitignore",
+        ".gitattributes",
+    ]);
+    p.git(&["branch", "-M", "main"]);
+    p.git(&["checkout", "-q", "-b", "add-bob"]);
+    as_(&p, &alice, &["team", "add", &bob.pub_file()])
+        .run()
+        .ok();
+    p.commit(&[".env.recipients", ".env.key.age"]);
+    p.git(&["checkout", "-q", "main"]);
+    p.git(&["checkout", "-q", "-b", "add-carol"]);
+    as_(&p, &alice, &["team", "add", &carol.pub_file()])
+        .run()
+        .ok();
+    p.commit(&[".env.recipients", ".env.key.age"]);
+    // The merge needs no hand: the members merge, the keyring is re-sealed.
+    let merge = p
+        .command("git", &["merge", "-q", "--no-edit", "add-bob"])
+        .env("HOME", alice.home())
+        .run();
+    assert_eq!(merge.code, 0, "{}{}", merge.stdout(), merge.stderr);
+    let recipients = p.read_string(".env.recipients");
+    for name in ["alice", "bob", "carol"] {
+        assert!(
+            recipients
+                .lines()
+                .any(|l| l.starts_with(&format!("{name} "))),
+            "{recipients}"
+        );
+    }
+    assert!(!recipients.contains("<<<<<<<"), "{recipients}");
+    for who in [&alice, &bob, &carol] {
+        can_decrypt(as_(&p, who, &["decrypt"]));
+    }
+    p.write(".env.example", "SECRET_KEY=\n");
+    let doc = as_(&p, &carol, &["check", "--format", "json"]).run().json();
+    assert!(
+        !doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["kind"] == "team"),
+        "{doc}"
+    );
+    // A removal merged in afterwards (here a fast-forward) leaves bob out.
+    p.git(&["checkout", "-q", "-b", "drop-bob"]);
+    as_(&p, &alice, &["team", "rm", "bob"]).run().ok();
+    p.commit(&[".env.recipients", ".env.key.age", ".env.enc"]);
+    p.git(&["checkout", "-q", "main"]);
+    let merge = p
+        .command("git", &["merge", "-q", "--no-edit", "add-carol"])
+        .env("HOME", alice.home())
+        .run();
+    assert_eq!(merge.code, 0, "{}{}", merge.stdout(), merge.stderr);
+    let merge = p
+        .command("git", &["merge", "-q", "--no-edit", "drop-bob"])
+        .env("HOME", alice.home())
+        .run();
+    assert_eq!(merge.code, 0, "{}{}", merge.stdout(), merge.stderr);
+    assert!(
+        !p.read_string(".env.recipients").contains("bob "),
+        "{}",
+        p.read_string(".env.recipients")
+    );
+    as_(&p, &bob, &["decrypt"]).run().fails(2);
+    can_decrypt(as_(&p, &carol, &["decrypt"]));
+}
