@@ -558,7 +558,22 @@ pub fn render(text: &str, show: Show<'_>) -> Zeroizing<String> {
                 fp,
                 &mut out,
             );
-            out.push_str(line.trim_end_matches(['\n', '\r']));
+            // The marker itself; what follows it on the line (a label, or
+            // the rest of a quoted value that only looks like a marker)
+            // is fingerprinted like a comment.
+            let bare = line.trim_end_matches(['\n', '\r']);
+            let (marker, rest) = match (bare.get(..7), bare.get(7..)) {
+                (Some(m), Some(r)) => (m, r),
+                _ => (bare, ""),
+            };
+            out.push_str(marker);
+            let rest = rest.trim();
+            if !rest.is_empty() && !matches!(rest, "ours" | "theirs" | "yours") {
+                out.push_str(&format!(" [fp:{}]", fp.comment(rest)));
+            } else if !rest.is_empty() {
+                out.push(' ');
+                out.push_str(rest);
+            }
             out.push('\n');
             piece = at;
             piece_line = i as u32 + 1;
@@ -1069,6 +1084,12 @@ mod tests {
         let out = render(text, Show::Fingerprints(&fp));
         assert!(!out.contains("hidden"), "{}", *out);
         assert_eq!(out.lines().count(), 5, "{}", *out);
+        // A quoted value with a line that looks like a marker, in a text
+        // that does not parse: the rest of that line is not shown.
+        let text =
+            "<<<<<<< ours\nK=\"one\n======= s3cr3t-tail\n\"\n=======\nK=two\n>>>>>>> theirs\n";
+        let out = render(text, Show::Fingerprints(&fp));
+        assert!(!out.contains("s3cr3t"), "{}", *out);
     }
 
     #[test]

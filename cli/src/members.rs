@@ -73,7 +73,7 @@ pub struct AddArgs {
     /// The member's name in .env.recipients [default: from the key's comment]
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
-    /// A public key (ssh-ed25519/ssh-rsa line or age1…) or a .pub file
+    /// A public key (ssh-ed25519/ssh-rsa line or age1...) or a .pub file
     #[arg(value_name = "RECIPIENT|FILE.pub", allow_hyphen_values = true)]
     recipient: String,
 }
@@ -179,7 +179,7 @@ fn read_recipient(arg: &str) -> CmdResult<Recipient> {
     };
     Recipient::parse(&text).map_err(|reason| {
         Failure::new(format!("{what}: {reason}"))
-            .hint("give a public key: the line in ~/.ssh/id_ed25519.pub, a .pub file, or an age1… recipient ('envcloak team whoami' prints yours)")
+            .hint("give a public key: the line in ~/.ssh/id_ed25519.pub, a .pub file, or an age1... recipient ('envcloak team whoami' prints yours)")
     })
 }
 

@@ -93,7 +93,8 @@ pub fn github(entries: &Entries, env_file: &std::path::Path) -> CmdResult {
         }
     }
     // Masks first: a value must never reach a later step unmasked.
-    crate::out::write(masks.as_bytes());
+    // Nothing is appended unless the masks were written.
+    crate::out::write_required(masks.as_bytes())?;
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(env_file)

@@ -117,7 +117,7 @@ pub fn merge(
                 .to_owned(),
         );
     };
-    let merged = match merged {
+    let (merged, removed) = match merged {
         Ok(m) => m,
         Err(e) => return give_up(e.to_string()),
     };
@@ -135,9 +135,15 @@ pub fn merge(
                 .ok()
                 .map(|ring| ring.to_base64())
         };
-        if let (Some(a), Some(b)) = (open(&ours_bytes), open(&theirs_bytes))
-            && *a != *b
-        {
+        let (a, b) = (open(&ours_bytes), open(&theirs_bytes));
+        let rekeyed = match (&a, &b) {
+            (Some(a), Some(b)) => **a != **b,
+            // Only one side opens here: if a member was removed, the side
+            // we cannot open may hold the new key; sealing ours' would give
+            // the removed member's key back to the team.
+            _ => removed,
+        };
+        if rekeyed {
             return give_up(
                 "one side changed the key itself (team rm or team sync --rekey) while the \
                  other changed the members"
@@ -170,8 +176,13 @@ pub fn merge(
 }
 
 /// The members of the three versions of `recipients` merged, from the
-/// commits git's labels name; `None` when a label names no commit.
-fn merged_recipients(recipients: &Path, labels: &[String]) -> Option<envcloak::Result<Recipients>> {
+/// commits git's labels name; `None` when a label names no commit. Also
+/// says whether a member of the base is gone (a removal, which comes with
+/// a new key).
+fn merged_recipients(
+    recipients: &Path,
+    labels: &[String],
+) -> Option<envcloak::Result<(Recipients, bool)>> {
     let [base, ours, theirs] = labels else {
         return None;
     };
@@ -181,7 +192,12 @@ fn merged_recipients(recipients: &Path, labels: &[String]) -> Option<envcloak::R
         Some(Recipients::parse(&text, recipients))
     };
     let (b, o, t) = (parse(base)?, parse(ours)?, parse(theirs)?);
-    Some((|| team::merge_recipients(&b?, &o?, &t?, recipients))())
+    Some((|| {
+        let b = b?;
+        let merged = team::merge_recipients(&b, &o?, &t?, recipients)?;
+        let removed = b.members().iter().any(|m| !merged.members().contains(m));
+        Ok((merged, removed))
+    })())
 }
 
 /// The commit a conflict label names: `HEAD`, a branch, `6f45d62`, or
