@@ -951,7 +951,15 @@ fn drivers_fall_back_to_envcloak_on_path_when_the_binary_is_gone() {
     let dir = tools.p("it's a \"tool\" $HOME dir");
     std::fs::create_dir_all(&dir).unwrap();
     let moved = dir.join("envcloak");
-    std::fs::copy(common::BIN, &moved).unwrap();
+    // Copied by `cp`, not by this process: a file this process holds open
+    // for writing can be inherited by a child another test thread forks at
+    // that moment, and exec then fails with "Text file busy".
+    let copied = std::process::Command::new("cp")
+        .arg(common::BIN)
+        .arg(&moved)
+        .status()
+        .unwrap();
+    assert!(copied.success());
     let bare_path = path_without_envcloak();
     let out = p
         .command(moved.to_str().unwrap(), &["git", "enroll"])

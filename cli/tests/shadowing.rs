@@ -185,7 +185,7 @@ fn init_without_the_key_writes_every_key_and_says_what_they_will_hide() {
     assert_eq!(
         w[0],
         ".env.enc could not be read, so init cannot tell which keys it supplies: \
-         .env.enc: no key found (looked in ENVCLOAK_KEY, ENVCLOAK_KEY_FILE, ENVCLOAK_KEY_CMD, .env.key)"
+         .env.enc: no key found (looked in ENVCLOAK_KEY, ENVCLOAK_KEY_FILE, ENVCLOAK_KEY_CMD, .env.key, .env.key.age)"
     );
     assert_eq!(
         w[1],
