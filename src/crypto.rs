@@ -573,8 +573,12 @@ fn prepare(token: &[u8]) -> Result<ParsedToken<'_>, DecryptError> {
 /// assert!(!is_git_text_conflict(b"gAAAA1\n"));
 /// ```
 pub fn is_git_text_conflict(contents: &[u8]) -> bool {
+    let contents = contents.trim_ascii_start();
+    // Every load asks: answer "no" without scanning a token for newlines.
+    if !contents.starts_with(b"<<<<<<< ") {
+        return false;
+    }
     let mut lines = contents
-        .trim_ascii_start()
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     if !lines.next().is_some_and(|l| l.starts_with(b"<<<<<<< ")) {
