@@ -226,8 +226,8 @@ mod tests {
         assert!(escape("nl\nx").is_err());
     }
 
-    #[test]
-    fn escaped_names_are_ignored_by_git() {
+    /// A temporary directory holding a new git repository.
+    fn repo() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let ok = std::process::Command::new("git")
             .args(["init", "-q"])
@@ -235,6 +235,12 @@ mod tests {
             .status()
             .unwrap();
         assert!(ok.success());
+        dir
+    }
+
+    #[test]
+    fn escaped_names_are_ignored_by_git() {
+        let dir = repo();
         for name in ["#x.env", "!y.env", "a[1].env", "trail ", "b\\c", "*"] {
             let path = dir.path().join(name);
             std::fs::write(&path, "x").unwrap();
@@ -247,13 +253,7 @@ mod tests {
 
     #[test]
     fn inside_dot_git_is_not_a_work_tree() {
-        let dir = tempfile::tempdir().unwrap();
-        let ok = std::process::Command::new("git")
-            .args(["init", "-q"])
-            .current_dir(dir.path())
-            .status()
-            .unwrap();
-        assert!(ok.success());
+        let dir = repo();
         assert!(in_work_tree(dir.path()));
         assert!(!in_work_tree(&dir.path().join(".git")));
         assert!(!in_work_tree(&dir.path().join(".git/hooks")));

@@ -13,7 +13,7 @@
 //! side, it leaves ours, exits 1 so that git reports a conflict, and says
 //! to run `envcloak team sync` once `.env.recipients` is resolved.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 
 use envcloak::team::{self, Recipients};
@@ -230,11 +230,10 @@ fn commit_of(label: &str) -> Option<String> {
 
 /// `path` as of commit `rev` (empty when it does not exist there).
 fn show(rev: &str, path: &Path) -> String {
-    let spec: PathBuf = path.to_path_buf();
     git()
         .arg("cat-file")
         .arg("blob")
-        .arg(format!("{rev}:{}", spec.display()))
+        .arg(format!("{rev}:{}", path.display()))
         .output()
         .ok()
         .filter(|o| o.status.success())
